@@ -1,0 +1,102 @@
+"""ciba-admin: the operator's command line (DESIGN.md, "Operator CLI").
+
+Every command prints JSON on success and exits 0; on failure it prints one line to stderr and
+exits non-zero. It reads the same CIBA_* settings as the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.admin import commands
+from shared.logging import configure_logging
+from shared.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ciba-admin", description="Operate the CIBA server.")
+    sub = parser.add_subparsers(dest="group", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    upgrade = db.add_parser("upgrade", help="apply pending migrations")
+    upgrade.add_argument("--create-database", action="store_true",
+                         help="create the database first if it does not exist")
+
+    feature = sub.add_parser("feature", help="feature flags").add_subparsers(dest="action", required=True)
+    for action in ("enable", "disable"):
+        feature.add_parser(action).add_argument("flag", choices=["ciba"])
+
+    config = sub.add_parser("config", help="server properties").add_subparsers(dest="action", required=True)
+    config.add_parser("get").add_argument("key", nargs="?")
+    config_set = config.add_parser("set")
+    config_set.add_argument("key")
+    config_set.add_argument("value", help="JSON if it parses as JSON, else a string")
+    config.add_parser("unset", help="return a property to its default").add_argument("key")
+
+    user = sub.add_parser("user", help="the user directory").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add")
+    add.add_argument("username")
+    add.add_argument("--password", required=True)
+    add.add_argument("--email")
+    add.add_argument("--phone")
+    add.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE")
+    code = user.add_parser("set-code", help="set the user's CIBA user_code")
+    code.add_argument("username")
+    code.add_argument("code")
+
+    client = sub.add_parser("client", help="registered clients").add_subparsers(dest="action", required=True)
+    client.add_parser("list")
+
+    request = sub.add_parser("request", help="CIBA requests").add_subparsers(dest="action", required=True)
+    request.add_parser("show").add_argument("auth_req_id")
+    return parser
+
+
+COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitable[Any]]] = {
+    ("db", "upgrade"): commands.db_upgrade,
+    ("feature", "enable"): commands.feature_enable,
+    ("feature", "disable"): commands.feature_disable,
+    ("config", "get"): commands.config_get,
+    ("config", "set"): commands.config_set,
+    ("config", "unset"): commands.config_unset,
+    ("user", "add"): commands.user_add,
+    ("user", "set-code"): commands.user_set_code,
+    ("client", "list"): commands.client_list,
+    ("request", "show"): commands.request_show,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail("invalid settings: " + "; ".join(e["msg"] for e in exc.errors()))
+    # Logs go to stderr so stdout stays one JSON document.
+    configure_logging("admin", settings.log_format, "warning", stream=sys.stderr)
+    try:
+        result = asyncio.run(COMMANDS[(args.group, args.action)](settings, args))
+    except commands.CommandError as exc:
+        _fail(str(exc))
+    except asyncpg.UndefinedTableError:
+        _fail("the database schema is missing: run 'ciba-admin db upgrade'")
+    except (OSError, asyncpg.PostgresError) as exc:
+        _fail(f"database error: {exc}")
+    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(message: str) -> None:
+    print(f"ciba-admin: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

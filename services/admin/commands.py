@@ -1,0 +1,187 @@
+"""The operator commands behind ciba-admin; each returns what is printed as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+
+from shared.config.model import PROPERTY_NAMES, ConfigError, build_config
+from shared.crypto import Secrets
+from shared.db import migrate
+from shared.db.pool import connect
+from shared.passwords import hash_password
+from shared.repositories import attempts, auth_requests, clients, users
+from shared.repositories import config as config_repo
+from shared.repositories.users import User, UserExists
+from shared.settings import Settings
+
+
+class CommandError(Exception):
+    """A failure the operator can act on; printed as one line."""
+
+
+@asynccontextmanager
+async def _db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    conn = await connect(settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def db_upgrade(settings: Settings, args: argparse.Namespace) -> Any:
+    created = False
+    if args.create_database:
+        created = await migrate.create_database_if_missing(settings.database_url)
+    async with _db(settings) as conn:
+        applied = await migrate.upgrade(conn)
+        current = await conn.fetchval("SELECT max(version) FROM schema_migrations")
+    return {"database_created": created, "applied": [f"{m.version:04d}_{m.name}" for m in applied],
+            "version": current}
+
+
+async def _effective(conn: asyncpg.Connection, settings: Settings) -> dict[str, Any]:
+    return build_config(await config_repo.load_stored(conn), settings.env).model_dump()
+
+
+async def _set_property(conn: asyncpg.Connection, settings: Settings, key: str, value: Any) -> Any:
+    if key not in PROPERTY_NAMES:
+        raise CommandError(f"{key}: unknown server property")
+    stored = await config_repo.load_stored(conn)
+    try:
+        effective = build_config({**stored, key: value}, settings.env)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    normalised = getattr(effective, key)
+    async with conn.transaction():
+        await config_repo.upsert(conn, key, normalised)
+    return {key: normalised}
+
+
+async def config_get(settings: Settings, args: argparse.Namespace) -> Any:
+    async with _db(settings) as conn:
+        effective = await _effective(conn, settings)
+    if args.key is None:
+        return effective
+    if args.key not in effective:
+        raise CommandError(f"{args.key}: unknown server property")
+    return effective[args.key]
+
+
+async def config_set(settings: Settings, args: argparse.Namespace) -> Any:
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError:
+        value = args.value
+    async with _db(settings) as conn:
+        return await _set_property(conn, settings, args.key, value)
+
+
+async def config_unset(settings: Settings, args: argparse.Namespace) -> Any:
+    if args.key not in PROPERTY_NAMES:
+        raise CommandError(f"{args.key}: unknown server property")
+    async with _db(settings) as conn, conn.transaction():
+        await config_repo.delete(conn, args.key)
+        return {args.key: (await _effective(conn, settings))[args.key]}
+
+
+async def _toggle_flag(settings: Settings, flag: str, enabled: bool) -> Any:
+    async with _db(settings) as conn:
+        flags = set((await _effective(conn, settings))["featureFlags"])
+        flags = flags | {flag} if enabled else flags - {flag}
+        return await _set_property(conn, settings, "featureFlags", sorted(flags))
+
+
+async def feature_enable(settings: Settings, args: argparse.Namespace) -> Any:
+    return await _toggle_flag(settings, args.flag, True)
+
+
+async def feature_disable(settings: Settings, args: argparse.Namespace) -> Any:
+    return await _toggle_flag(settings, args.flag, False)
+
+
+def _claims(pairs: list[str]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CommandError(f"--claim {pair!r}: expected NAME=VALUE")
+        try:
+            claims[name] = json.loads(value)
+        except json.JSONDecodeError:
+            claims[name] = value
+    return claims
+
+
+async def user_add(settings: Settings, args: argparse.Namespace) -> Any:
+    if not args.username.strip() or len(args.username) > 200:
+        raise CommandError("username must be 1 to 200 characters")
+    if len(args.password) < 8:
+        raise CommandError("password must be at least 8 characters")
+    user = User(sub=str(uuid4()), username=args.username, email=args.email,
+                phone_number=args.phone, password_hash=hash_password(args.password),
+                claims=_claims(args.claim))
+    async with _db(settings) as conn:
+        try:
+            await users.insert(conn, user)
+        except UserExists as exc:
+            raise CommandError(f"a user with that username, email or phone exists ({exc})") from None
+    return {"sub": user.sub, "username": user.username}
+
+
+async def user_set_code(settings: Settings, args: argparse.Namespace) -> Any:
+    if not args.code or len(args.code) > 64:
+        raise CommandError("the user code must be 1 to 64 characters")
+    async with _db(settings) as conn:
+        if not await users.set_user_code(conn, args.username, hash_password(args.code)):
+            raise CommandError(f"no user named {args.username!r}")
+    return {"username": args.username, "user_code": "set"}
+
+
+async def client_list(settings: Settings, args: argparse.Namespace) -> Any:
+    async with _db(settings) as conn:
+        found = await clients.list_all(conn)
+    return [
+        {"client_id": c.client_id, "client_name": c.client_name,
+         "backchannel_token_delivery_mode": c.backchannel_token_delivery_mode,
+         "token_endpoint_auth_method": c.token_endpoint_auth_method,
+         "grant_types": c.grant_types, "scope": " ".join(c.scope), "created_at": c.created_at}
+        for c in found
+    ]
+
+
+async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
+    secrets = Secrets(settings.secret_key_bytes)
+    async with _db(settings) as conn:
+        request = await auth_requests.get_by_hash(conn, secrets.hash(args.auth_req_id))
+        if request is None:
+            raise CommandError("no request with that auth_req_id")
+        history = await auth_requests.history(conn, request.id)
+        notifications = await attempts.notifications(conn, request.id)
+        deliveries = await attempts.deliveries(conn, request.id)
+    return {
+        "auth_req_id": args.auth_req_id,
+        "status": request.status,
+        "client_id": request.client_id,
+        "sub": request.sub,
+        "delivery_mode": request.delivery_mode,
+        "scope": request.scope,
+        "acr_values": request.acr_values,
+        "binding_message": request.binding_message,
+        "created_at": request.created_at,
+        "expires_at": request.expires_at,
+        "decided_at": request.decided_at,
+        "tokens_issued_at": request.tokens_issued_at,
+        "failure_reason": request.failure_reason,
+        "interval": request.interval_sec,
+        "history": [{"status": h["status"], "at": h["at"], "service": h["service"],
+                     **({"detail": h["detail"]} if h["detail"] else {})} for h in history],
+        "notifications": notifications,
+        "deliveries": deliveries,
+    }

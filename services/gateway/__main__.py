@@ -1,0 +1,52 @@
+"""ciba-gateway: every HTTP endpoint. Stateless: scale it with RP and user traffic."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from services.gateway.app import create_app
+from services.gateway.client_cache import ClientCache
+from services.gateway.context import Gateway
+from shared.domain.token_issuance import Minter
+from shared.jose.keys import ensure_signing_keys, load_keyring
+from shared.logging import get_logger
+from shared.runtime import Runtime, run_service, start_watchers
+
+SERVICE = "gateway"
+log = get_logger("ciba.gateway")
+
+
+async def build_gateway(rt: Runtime) -> Gateway:
+    async with rt.pool.acquire() as conn:
+        created = await ensure_signing_keys(conn, rt.secrets, rt.clock.now())
+    if created:
+        log.info("signing_keys_generated", kids=created)
+    keyring = await load_keyring(rt.pool, rt.secrets)
+    clients = ClientCache(rt.pool)
+    clients.attach(rt.listener)
+    return Gateway(rt=rt, clients=clients, keyring=keyring,
+                   minter=Minter(keyring, rt.secrets, rt.settings.issuer))
+
+
+async def body(rt: Runtime, stop: asyncio.Event) -> None:
+    gw = await build_gateway(rt)
+    start_watchers(rt)
+    runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port)
+    await site.start()
+    log.info("service_ready", issuer=rt.settings.issuer,
+             listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
+    await stop.wait()
+    log.info("service_stopping")
+    await runner.cleanup()  # stops accepting, lets requests in flight finish
+
+
+def main() -> None:
+    run_service(SERVICE, body)
+
+
+if __name__ == "__main__":
+    main()

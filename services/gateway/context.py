@@ -1,0 +1,31 @@
+"""What the gateway's handlers depend on, gathered once and stored on the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from services.gateway.client_cache import ClientCache
+from shared.domain.token_issuance import Minter
+from shared.jose.keys import KeyRing
+from shared.runtime import Runtime
+
+
+@dataclass
+class Gateway:
+    rt: Runtime
+    clients: ClientCache
+    keyring: KeyRing
+    minter: Minter
+
+    @property
+    def issuer(self) -> str:
+        return self.rt.settings.issuer
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def gateway(request: web.Request) -> Gateway:
+    return request.app[GATEWAY]

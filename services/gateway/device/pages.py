@@ -1,0 +1,195 @@
+"""The authentication device's pages (DESIGN.md, "The authentication device's pages").
+
+    GET  /device/{ref}           login form, or the consent page once signed in
+    POST /device/{ref}/login     username + password (argon2), CSRF double-submit
+    POST /device/{ref}/decision  decision=approve|deny, CSRF token from the session
+
+The reference is single-use and unguessable; it never is the auth_req_id. Unknown -> 404;
+used, expired, or burnt by too many wrong passwords -> 410. Only the user the request names
+can decide it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from services.gateway.context import Gateway, gateway
+from services.gateway.device import session as cookies
+from services.gateway.device.render import render, render_message
+from shared.crypto import new_token
+from shared.domain import lifecycle
+from shared.domain.acr import PASSWORD
+from shared.logging import bind_request, get_logger
+from shared.passwords import verify_password
+from shared.repositories import auth_requests, clients, device_refs, users
+from shared.repositories.auth_requests import AuthRequest
+
+MAX_FAILED_LOGINS = 5
+MAX_FIELD_LENGTH = 1024
+SCOPE_LABELS = {
+    "openid": "Confirm your identity",
+    "profile": "Your name and profile",
+    "email": "Your email address",
+    "phone": "Your phone number",
+}
+
+log = get_logger("ciba.device")
+
+
+@dataclass(frozen=True)
+class Page:
+    ref: str
+    ref_hash: bytes
+    request: AuthRequest
+    client_name: str
+
+    @property
+    def base(self) -> str:
+        return f"/device/{self.ref}"
+
+
+class PageGone(Exception):
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(title)
+        self.response = render_message(None, title, message, status=status)
+
+
+async def _load(gw: Gateway, ref: str) -> Page:
+    if len(ref) > 100:
+        raise PageGone(404, "Request not found", "This link is not valid.")
+    ref_hash = gw.rt.secrets.hash(ref)
+    row = await device_refs.get(gw.rt.pool, ref_hash)
+    if row is None:
+        raise PageGone(404, "Request not found", "This link is not valid.")
+    request = await auth_requests.get(gw.rt.pool, row.auth_request_id)
+    now = gw.rt.clock.now()
+    if request is None or row.used_at is not None or request.status != "pending":
+        raise PageGone(410, "This request is closed",
+                       "This sign-in request has already been answered or has ended.")
+    if request.expires_at <= now:
+        raise PageGone(410, "This request has expired",
+                       "This sign-in request has expired. Start again on the other device.")
+    if row.failed_logins >= MAX_FAILED_LOGINS:
+        raise PageGone(410, "Too many attempts",
+                       "This link was locked after too many failed sign-in attempts.")
+    client = await clients.get(gw.rt.pool, request.client_id)
+    return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise web.HTTPBadRequest(reason="Unexpected form encoding")
+    data = await request.post()
+    return {k: v[:MAX_FIELD_LENGTH] for k, v in data.items() if isinstance(v, str)}
+
+
+def _secure(gw: Gateway) -> bool:
+    return not gw.rt.settings.development
+
+
+def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | None = None,
+                status: int = 200) -> web.Response:
+    token = cookies.login_csrf_token(request)
+    response = render("login.html", {
+        "client_name": page.client_name, "binding_message": page.request.binding_message,
+        "action": f"{page.base}/login", "error": error, "csrf_token": token,
+    }, status=status)
+    cookies.set_csrf_cookie(response, token, secure=_secure(gw))
+    return response
+
+
+async def _consent_page(gw: Gateway, page: Page, session: cookies.DeviceSession) -> web.Response:
+    user = await users.get(gw.rt.pool, session.sub)
+    return render("consent.html", {
+        "client_name": page.client_name, "binding_message": page.request.binding_message,
+        "scopes": page.request.scope, "scope_labels": SCOPE_LABELS,
+        "username": user.username if user else None,
+        "action": f"{page.base}/decision", "csrf_token": session.csrf_token,
+    })
+
+
+async def show(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    try:
+        page = await _load(gw, request.match_info["ref"])
+    except PageGone as gone:
+        return gone.response
+    session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
+    if session is not None and session.sub == page.request.sub:
+        return await _consent_page(gw, page, session)
+    return _login_page(request, gw, page)
+
+
+async def login(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    try:
+        page = await _load(gw, request.match_info["ref"])
+    except PageGone as gone:
+        return gone.response
+    form = await _form(request)
+    if not cookies.login_csrf_ok(request, form.get("csrf_token")):
+        return _login_page(request, gw, page, status=403,
+                           error="Your session expired. Please sign in again.")
+    user = await users.get_by_username(gw.rt.pool, form.get("username", ""))
+    password_ok = await asyncio.get_running_loop().run_in_executor(
+        None, verify_password, user.password_hash if user else None, form.get("password", ""))
+    with bind_request(request_id=str(page.request.id)):
+        if user is None or not password_ok:
+            failures = await device_refs.count_failed_login(gw.rt.pool, page.ref_hash)
+            log.info("device_login_failed", failures=failures)
+            return _login_page(request, gw, page, status=401,
+                               error="The username or password is not correct.")
+        if user.sub != page.request.sub:
+            log.warning("device_login_wrong_user")
+            return render_message(request, "This request is not for you",
+                                  "This sign-in request was sent to a different account. "
+                                  "It cannot be answered from this one.", status=403)
+        log.info("device_login_succeeded")
+    response = web.HTTPSeeOther(page.base)
+    cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
+        ref_hash=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(), acr=PASSWORD,
+        csrf_token=new_token(24)), secure=_secure(gw))
+    return response
+
+
+async def decide(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    try:
+        page = await _load(gw, request.match_info["ref"])
+    except PageGone as gone:
+        return gone.response
+    form = await _form(request)
+    session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
+    if session is None or session.sub != page.request.sub:
+        return _login_page(request, gw, page, status=401, error="Please sign in first.")
+    if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
+        return render_message(request, "Session mismatch",
+                              "Please reload the page and try again.", status=403)
+    decision = form.get("decision")
+    if decision not in ("approve", "deny"):
+        return render_message(request, "Choose approve or deny",
+                              "The request was not answered. Go back and choose.", status=400)
+    async with gw.rt.pool.acquire() as conn:
+        decided = await lifecycle.decide(
+            conn, page.request.id, approved=decision == "approve", now=gw.rt.clock.now(),
+            auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
+    if decided is None:
+        return render_message(request, "This request is closed",
+                              "This sign-in request was already answered or has expired.",
+                              status=410)
+    auth_req_id = gw.rt.secrets.decrypt(decided.auth_req_id_enc)
+    with bind_request(auth_req_id=auth_req_id):
+        log.info("auth_request_decided", decision=decided.status)
+    if decided.status == "approved":
+        response = render_message(request, "Approved",
+                                  f"You approved the request from {page.client_name}. "
+                                  "You can return to the other device.", status=200)
+    else:
+        response = render_message(request, "Denied",
+                                  f"You denied the request from {page.client_name}. "
+                                  "Nothing was shared.", status=200)
+    cookies.end_session(response)
+    return response

@@ -1,0 +1,33 @@
+"""HTML for the authentication device's pages: Jinja2 with autoescaping, and headers that
+keep the pages out of caches, frames and Referer headers (the URL carries a secret)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("services.gateway", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+    html = _env.get_template(template).render(**context)
+    return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
+
+
+def render_message(_request: web.Request | None, title: str, message: str, *,
+                   status: int) -> web.Response:
+    return render("message.html", {"title": title, "message": message}, status=status)

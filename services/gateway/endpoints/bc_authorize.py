@@ -1,0 +1,169 @@
+"""POST /bc-authorize: the Backchannel Authentication Endpoint (CIBA Core 7).
+
+Read top to bottom, as the spec orders it: the feature flag, the form, client
+authentication (7.1), the client's right to use CIBA, the authentication request's
+parameters (7.1), the user named by the hint (7.3), then one transaction that stores the
+request with its AuthRequestCreated event, and the response (7.3). Errors are CIBA 13's.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from uuid import uuid4
+
+from aiohttp import web
+
+from services.gateway.client_auth import authenticate_client
+from services.gateway.context import Gateway, gateway
+from services.gateway.forms import Form, read_form
+from services.gateway.middleware import NO_STORE
+from shared.config.model import ServerConfig
+from shared.crypto import new_token
+from shared.domain import lifecycle
+from shared.domain.acr import ACR_VALUES_SUPPORTED
+from shared.errors import (
+    AccessDenied,
+    InvalidBindingMessage,
+    InvalidRequest,
+    InvalidScope,
+    UnauthorizedClient,
+    UnknownUserId,
+)
+from shared.logging import bind_request, get_logger
+from shared.repositories import users
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.clients import CIBA_GRANT, Client
+from shared.repositories.users import User
+
+PATH = "/bc-authorize"
+HINTS = ("login_hint", "login_hint_token", "id_token_hint")
+MAX_NOTIFICATION_TOKEN_LENGTH = 1024
+_POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]{0,8}$")
+
+log = get_logger("ciba.gateway")
+
+
+def check_feature_enabled(config: ServerConfig) -> None:
+    if not config.ciba_enabled:
+        raise AccessDenied("CIBA is disabled on this server", status=403)
+
+
+def check_client_may_use_ciba(client: Client, config: ServerConfig) -> str:
+    mode = client.backchannel_token_delivery_mode
+    if CIBA_GRANT not in client.grant_types or mode is None:
+        raise UnauthorizedClient("the client is not registered for the CIBA grant")
+    if mode not in config.backchannelTokenDeliveryModesSupported:
+        raise UnauthorizedClient(f"token delivery mode {mode} is not enabled on this server")
+    return mode
+
+
+def check_not_signed(form: Form) -> None:
+    if "request" in form:
+        raise InvalidRequest("signed authentication requests (the request parameter) are not supported yet")
+
+
+def check_scope(form: Form, client: Client) -> list[str]:
+    scopes = list(dict.fromkeys((form.get("scope") or "").split()))
+    if "openid" not in scopes:
+        raise InvalidScope("scope must include openid")
+    outside = [s for s in scopes if s not in client.scope]
+    if outside:
+        raise InvalidScope(f"scope not allowed for this client: {' '.join(outside)}")
+    return scopes
+
+
+def check_hints(form: Form) -> tuple[str, str]:
+    present = [name for name in HINTS if name in form]
+    if len(present) != 1:
+        raise InvalidRequest("exactly one of login_hint, login_hint_token and id_token_hint is required")
+    name = present[0]
+    if name != "login_hint":
+        raise InvalidRequest(f"{name} is not supported yet; use login_hint")
+    return name, form.require(name)
+
+
+def check_binding_message(form: Form, config: ServerConfig) -> str | None:
+    message = form.get("binding_message")
+    if message is not None and not re.fullmatch(config.backchannelBindingMessagePattern, message):
+        raise InvalidBindingMessage("binding_message is too long or contains characters that are not allowed")
+    return message
+
+
+def check_requested_expiry(form: Form, config: ServerConfig) -> int:
+    raw = form.get("requested_expiry")
+    if raw is None:
+        return config.backchannelAuthenticationResponseExpiresIn
+    if not _POSITIVE_INTEGER.match(raw):
+        raise InvalidRequest("requested_expiry must be a positive integer")
+    value = int(raw)
+    if value > config.cibaMaxExpirationTimeAllowedSec:
+        raise InvalidRequest(f"requested_expiry must not exceed {config.cibaMaxExpirationTimeAllowedSec}")
+    return value
+
+
+def check_acr_values(form: Form) -> list[str] | None:
+    raw = form.get("acr_values")
+    if raw is None:
+        return None
+    values = raw.split()
+    if not any(v in ACR_VALUES_SUPPORTED for v in values):
+        supported = " ".join(ACR_VALUES_SUPPORTED)
+        raise InvalidRequest(f"none of the acr_values is supported; supported: {supported}")
+    return values
+
+
+def check_client_notification_token(form: Form, mode: str) -> str | None:
+    token = form.get("client_notification_token")
+    if mode in ("ping", "push") and token is None:
+        raise InvalidRequest("client_notification_token is required for ping and push clients")
+    if token is not None and len(token) > MAX_NOTIFICATION_TOKEN_LENGTH:
+        raise InvalidRequest("client_notification_token must not exceed 1024 characters")
+    return token if mode in ("ping", "push") else None
+
+
+async def load_user(gw: Gateway, hint: str) -> User:
+    matches = await users.find_by_login_hint(gw.rt.pool, hint, gw.rt.config.backchannelLoginHintClaims)
+    if len(matches) != 1:
+        raise UnknownUserId("the hint does not identify a user")
+    return matches[0]
+
+
+async def handle(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    config = gw.rt.config
+    check_feature_enabled(config)
+    form = await read_form(request)
+    client = await authenticate_client(request, form, gw)
+    mode = check_client_may_use_ciba(client, config)
+    check_not_signed(form)
+    scopes = check_scope(form, client)
+    _hint_name, hint = check_hints(form)
+    binding_message = check_binding_message(form, config)
+    expires_in = check_requested_expiry(form, config)
+    acr_values = check_acr_values(form)
+    notification_token = check_client_notification_token(form, mode)
+    user = await load_user(gw, hint)
+
+    now = gw.rt.clock.now()
+    auth_req_id = new_token(32)  # 256 bits from the CSPRNG, [A-Za-z0-9_-]
+    interval = config.backchannelAuthenticationResponseInterval if mode != "push" else None
+    secrets = gw.rt.secrets
+    auth_request = AuthRequest(
+        id=uuid4(), auth_req_id_hash=secrets.hash(auth_req_id),
+        auth_req_id_enc=secrets.encrypt(auth_req_id), client_id=client.client_id, sub=user.sub,
+        delivery_mode=mode, scope=scopes, acr_values=acr_values, binding_message=binding_message,
+        client_notification_token_enc=secrets.encrypt(notification_token) if notification_token else None,
+        status="pending", interval_sec=interval, last_polled_at=None, created_at=now,
+        expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
+        acr=None, failure_reason=None, tokens_issued_at=None,
+    )
+    async with gw.rt.pool.acquire() as conn:
+        await lifecycle.create(conn, auth_request, service=gw.rt.service)
+    with bind_request(auth_req_id=auth_req_id):
+        log.info("auth_request_created", client_id=client.client_id, delivery_mode=mode,
+                 expires_in=expires_in)
+    body: dict[str, object] = {"auth_req_id": auth_req_id, "expires_in": expires_in}
+    if interval is not None:
+        body["interval"] = interval
+    return web.json_response(body, headers=NO_STORE)

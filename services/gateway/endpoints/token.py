@@ -1,0 +1,33 @@
+"""POST /token (RFC 6749 3.2): authenticate the client, then hand over to the grant.
+
+Grants: ``urn:openid:params:grant-type:ciba`` (CIBA Core 10.1) and ``refresh_token``
+(RFC 6749 6). Every answer, success or error, carries Cache-Control: no-store.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.gateway.client_auth import authenticate_client
+from services.gateway.context import gateway
+from services.gateway.forms import read_form
+from services.gateway.grants import ciba, refresh_token
+from services.gateway.middleware import NO_STORE
+from shared.errors import UnauthorizedClient, UnsupportedGrantType
+
+PATH = "/token"
+GRANTS = {ciba.GRANT_TYPE: ciba.exchange, refresh_token.GRANT_TYPE: refresh_token.exchange}
+
+
+async def handle(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    form = await read_form(request)
+    grant_type = form.require("grant_type")
+    exchange = GRANTS.get(grant_type)
+    if exchange is None:
+        raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
+    client = await authenticate_client(request, form, gw)
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
+    body = await exchange(gw, client, form)
+    return web.json_response(body, headers=NO_STORE)

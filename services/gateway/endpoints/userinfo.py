@@ -1,0 +1,45 @@
+"""GET or POST /userinfo (OIDC Core 5.3) with the access token as a Bearer token (RFC 6750)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from services.gateway.context import gateway
+from services.gateway.middleware import NO_STORE
+from shared.domain.claims import user_claims
+from shared.errors import InvalidRequest, InvalidToken
+from shared.jose.tokens import verify_access_token
+from shared.repositories import tokens, users
+
+PATH = "/userinfo"
+
+
+def _bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise InvalidToken("a Bearer access token is required")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("a Bearer access token is required")
+    if request.query.get("access_token"):
+        raise InvalidRequest("send the access token in one place only")
+    return token.strip()
+
+
+async def handle(request: web.Request) -> web.Response:
+    gw = gateway(request)
+    now = gw.rt.clock.now()
+    claims = verify_access_token(gw.keyring, _bearer_token(request), issuer=gw.issuer, now=now)
+    try:
+        jti = UUID(str(claims.get("jti")))
+    except ValueError:
+        raise InvalidToken("the access token has no valid jti") from None
+    record = await tokens.get(gw.rt.pool, jti)
+    if record is None or record.revoked_at is not None:
+        raise InvalidToken("the access token has been revoked")
+    user = await users.get(gw.rt.pool, record.sub)
+    if user is None:
+        raise InvalidToken("the user no longer exists")
+    return web.json_response(user_claims(user, record.scope), headers=NO_STORE)

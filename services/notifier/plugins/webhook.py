@@ -1,0 +1,63 @@
+"""``webhook``: POSTs the notification as JSON to an operator's URL.
+
+Configuration: ``{"notifier": "webhook", "webhook": {"url": "...", "secret": "...",
+"timeout": 10}}``. With a secret, the body is signed: ``X-CIBA-Signature: sha256=<hex
+HMAC-SHA256 of the raw body keyed with the secret's UTF-8 bytes>``. A 2xx answer is success;
+408, 429, 5xx and network errors are retried; any other 4xx is the receiver's final word.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import aiohttp
+
+from services.notifier.plugins.base import NotificationContext, NotificationResult
+
+SIGNATURE_HEADER = "X-CIBA-Signature"
+RETRYABLE_STATUS = {408, 425, 429}
+
+
+def payload(ctx: NotificationContext) -> dict[str, Any]:
+    return {
+        "notification_id": ctx.notification_id,
+        "authorization_url": ctx.authorization_url,
+        "binding_message": ctx.binding_message,
+        "client_name": ctx.client_name,
+        "scope": ctx.scope,
+        "acr_values": ctx.acr_values,
+        "user": {"sub": ctx.user.sub, "username": ctx.user.username},
+        "expires_at": ctx.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def signature(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookNotifier:
+    name = "webhook"
+
+    async def notify(self, ctx: NotificationContext) -> NotificationResult:
+        url = ctx.config.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return NotificationResult.failed("webhook.url is not configured", permanent=True)
+        body = json.dumps(payload(ctx), separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"}
+        secret = ctx.config.get("secret")
+        if secret:
+            headers[SIGNATURE_HEADER] = signature(body, str(secret))
+        timeout = aiohttp.ClientTimeout(total=float(ctx.config.get("timeout", 10)))
+        try:
+            async with ctx.http.post(url, data=body, headers=headers, timeout=timeout,
+                                     allow_redirects=False) as response:
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return NotificationResult.failed(f"webhook unreachable: {type(exc).__name__}")
+        if 200 <= status < 300:
+            return NotificationResult.sent(f"HTTP {status}")
+        permanent = 400 <= status < 500 and status not in RETRYABLE_STATUS
+        return NotificationResult.failed(f"webhook answered HTTP {status}", permanent=permanent)

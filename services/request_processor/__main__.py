@@ -1,0 +1,43 @@
+"""ciba-request-processor: time and the lifecycle (outbox relay, expiry sweep)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.request_processor import expiry_sweep
+from services.request_processor.outbox_relay import OutboxRelay
+from shared.bus.service import connect_bus
+from shared.logging import get_logger
+from shared.runtime import Runtime, run_service, start_watchers
+
+SERVICE = "request-processor"
+log = get_logger("ciba.request_processor")
+
+
+async def body(rt: Runtime, stop: asyncio.Event) -> None:
+    bus = await connect_bus(rt)
+    relay = OutboxRelay(rt.pool, bus, rt.secrets)
+    relay.attach(rt.listener)
+    start_watchers(rt)
+    try:
+        loops = [
+            asyncio.create_task(relay.run(stop), name="outbox-relay"),
+            asyncio.create_task(expiry_sweep.run(rt, stop), name="expiry-sweep"),
+        ]
+        log.info("service_ready")
+        await stop.wait()
+        log.info("service_stopping")
+        # The loops finish the batch in hand and return once they see ``stop``.
+        await asyncio.wait(loops, timeout=rt.settings.shutdown_grace_sec)
+        for loop in loops:
+            loop.cancel()
+    finally:
+        await bus.close()
+
+
+def main() -> None:
+    run_service(SERVICE, body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The expiry sweep: pending requests past their deadline become expired.
+
+Every backchannelRequestsProcessorJobIntervalSec seconds it expires up to
+backchannelRequestsProcessorJobChunkSize requests per transaction, repeating while chunks come
+back full. Rows are claimed with SKIP LOCKED, so replicas split the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.crypto import DecryptionError
+from shared.domain import lifecycle
+from shared.logging import bind_request, get_logger
+from shared.loops import wait_or_stop
+from shared.runtime import Runtime
+
+log = get_logger("ciba.expiry")
+
+
+async def sweep_once(rt: Runtime) -> int:
+    """Expire everything due now; returns how many requests expired."""
+    total = 0
+    while True:
+        chunk = rt.config.backchannelRequestsProcessorJobChunkSize
+        async with rt.pool.acquire() as conn:
+            expired = await lifecycle.expire_due(conn, now=rt.clock.now(), limit=chunk,
+                                                 service=rt.service)
+        for request in expired:
+            try:
+                auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
+            except DecryptionError:
+                auth_req_id = None
+            with bind_request(auth_req_id=auth_req_id):
+                log.info("auth_request_expired", client_id=request.client_id)
+        total += len(expired)
+        if len(expired) < chunk:
+            return total
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await sweep_once(rt)
+        except Exception as exc:
+            log.warning("expiry_sweep_failed", error=str(exc)[:200] or type(exc).__name__)
+        await wait_or_stop(stop, rt.config.backchannelRequestsProcessorJobIntervalSec)

@@ -1,0 +1,207 @@
+"""The one consumer runner every service uses.
+
+For each message: parse the typed event, bind its ids into the log context, skip it if this
+consumer already applied it, run the handler, record the event id in the same transaction as
+the handler's effect, and only then ack. A handler that raises is retried with exponential
+back-off through the delay queues (never a sleeping consumer); once its attempts are spent the
+message goes to the service's dead queue and the handler's ``on_exhausted`` records the
+outcome. Nothing is acked before it is either applied or safely re-published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from shared.bus.connection import Bus
+from shared.bus.topology import ServiceQueues, backoff_delay, declare_service_queues, retry_tier
+from shared.events import AnyEvent, parse_event
+from shared.logging import bind_request, get_logger
+from shared.repositories import processed_events
+
+ATTEMPT_HEADER = "x-ciba-attempt"
+AUTH_REQ_ID_HEADER = "auth_req_id"
+
+log = get_logger("ciba.consumer")
+
+
+class RetryLater(Exception):
+    """The handler could not finish now; try again after a back-off."""
+
+    def __init__(self, reason: str, *, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+class GiveUp(Exception):
+    """The handler failed for good (retrying cannot help): dead-letter at once."""
+
+
+class AlreadyProcessed(Exception):
+    """Raised inside ``Delivery.transaction`` when another delivery applied this event first."""
+
+
+class Delivery:
+    """What a handler gets besides the event: the attempt number and a transaction that
+    records the event id together with the handler's effect."""
+
+    def __init__(self, pool: asyncpg.Pool, consumer: str, event: AnyEvent, attempt: int,
+                 max_attempts: int) -> None:
+        self.pool = pool
+        self.consumer = consumer
+        self.event = event
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.recorded = False
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await processed_events.mark(conn, self.consumer, self.event.message_id):
+                raise AlreadyProcessed
+            yield conn
+        self.recorded = True
+
+
+class Handler(Protocol):
+    consumer: str
+    routing_keys: tuple[str, ...]
+
+    async def handle(self, event: AnyEvent, delivery: Delivery) -> None: ...
+
+    async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None: ...
+
+
+class ConsumerRunner:
+    def __init__(self, bus: Bus, pool: asyncpg.Pool, handler: Handler, *,
+                 max_attempts: Callable[[], int]) -> None:
+        self.bus = bus
+        self.pool = pool
+        self.handler = handler
+        self.queues = ServiceQueues(bus.namespace, handler.consumer)
+        self._max_attempts = max_attempts
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._queue = await declare_service_queues(
+            self.bus.channel, self.queues, self.bus.exchange, self.handler.routing_keys
+        )
+        self._consumer_tag = await self._queue.consume(self._on_message)
+        log.info("consumer_started", queue=self.queues.main)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking messages, then let the ones in hand finish (up to ``grace`` seconds).
+        What does not finish stays unacked and is redelivered to another replica."""
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception as exc:  # the channel may already be gone
+                log.warning("consumer_cancel_failed", error=str(exc))
+            self._consumer_tag = None
+        if self._in_flight:
+            log.info("consumer_draining", in_flight=len(self._in_flight))
+            await asyncio.wait(set(self._in_flight), timeout=grace)
+        log.info("consumer_stopped", queue=self.queues.main)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            headers = dict(message.headers or {})
+            with bind_request(auth_req_id=_text(headers.get(AUTH_REQ_ID_HEADER)),
+                              message_id=message.message_id):
+                try:
+                    await self._process(message, headers)
+                except Exception:
+                    # Our own bookkeeping failed (database or broker unreachable): hand the
+                    # message back, after a pause so an outage does not become a hot loop.
+                    log.exception("message_requeued_after_failure")
+                    await asyncio.sleep(1)
+                    if not message.processed:
+                        await message.nack(requeue=True)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _process(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> None:
+        try:
+            event = parse_event(message.body)
+        except ValidationError as exc:
+            log.error("message_unreadable", error=str(exc)[:500])
+            await self._dead_letter(message, headers, "unreadable message")
+            await message.ack()
+            return
+        attempt = int(headers.get(ATTEMPT_HEADER) or 1)
+        delivery = Delivery(self.pool, self.handler.consumer, event, attempt, self._max_attempts())
+        with bind_request(event_type=event.type, request_id=str(event.request_id), attempt=attempt):
+            if await processed_events.seen(self.pool, self.handler.consumer, event.message_id):
+                log.info("event_already_processed")
+                await message.ack()
+                return
+            try:
+                await self.handler.handle(event, delivery)
+                if not delivery.recorded:
+                    async with delivery.transaction():
+                        pass
+            except AlreadyProcessed:
+                log.info("event_already_processed")
+            except GiveUp as exc:
+                await self._exhausted(message, headers, event, delivery, str(exc))
+            except RetryLater as exc:
+                await self._retry_or_exhaust(message, headers, event, delivery, exc.reason, exc.delay)
+            except Exception as exc:
+                log.exception("handler_failed")
+                await self._retry_or_exhaust(message, headers, event, delivery,
+                                             f"{type(exc).__name__}: {exc}"[:300], None)
+            await message.ack()
+
+    async def _retry_or_exhaust(self, message: AbstractIncomingMessage, headers: dict[str, Any],
+                                event: AnyEvent, delivery: Delivery, reason: str,
+                                delay: float | None) -> None:
+        if delivery.last_attempt:
+            await self._exhausted(message, headers, event, delivery, reason)
+            return
+        delay = delay if delay is not None else backoff_delay(delivery.attempt)
+        tier = retry_tier(delay)
+        await self.bus.publish_to_queue(
+            self.queues.retry(tier), message.body, message_id=str(event.message_id),
+            headers={**headers, ATTEMPT_HEADER: delivery.attempt + 1}, expiration=delay,
+        )
+        log.info("event_retry_scheduled", reason=reason, delay_sec=round(delay, 2),
+                 next_attempt=delivery.attempt + 1)
+
+    async def _exhausted(self, message: AbstractIncomingMessage, headers: dict[str, Any],
+                         event: AnyEvent, delivery: Delivery, reason: str) -> None:
+        log.error("event_attempts_exhausted", reason=reason)
+        try:
+            await self.handler.on_exhausted(event, delivery, reason)
+        except AlreadyProcessed:
+            pass
+        await self._dead_letter(message, headers, reason)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, headers: dict[str, Any],
+                           reason: str) -> None:
+        await self.bus.publish_to_queue(
+            self.queues.dead, message.body, message_id=message.message_id or "",
+            headers={**headers, "x-ciba-dead-reason": reason[:500]},
+        )
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else None

@@ -1,0 +1,89 @@
+"""RabbitMQ names and the topology each service declares (idempotently) at start.
+
+Per namespace ``ns`` (CIBA_BUS_NAMESPACE):
+
+- ``ns.events``: durable topic exchange; the routing key is the event type.
+- ``ns.<service>``: the service's durable queue, bound to the event types it consumes.
+- ``ns.<service>.retry.<seconds>``: delay queues with no consumer. A message to retry is
+  published there with a per-message expiration; when it expires RabbitMQ dead-letters it
+  back into ``ns.<service>``. Delays are grouped in tiers so that a long delay never holds a
+  short one behind it for more than the tier's jitter.
+- ``ns.<service>.dead``: what exhausted its attempts or could not be read, kept for an operator.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+RETRY_TIERS_SEC = (1, 2, 4, 8, 16, 32, 60)
+MAX_RETRY_DELAY_SEC = 60.0
+
+
+def events_exchange_name(namespace: str) -> str:
+    return f"{namespace}.events"
+
+
+@dataclass(frozen=True)
+class ServiceQueues:
+    namespace: str
+    service: str
+
+    @property
+    def main(self) -> str:
+        return f"{self.namespace}.{self.service}"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.main}.dead"
+
+    def retry(self, tier: int) -> str:
+        return f"{self.main}.retry.{tier}"
+
+    def all_names(self) -> list[str]:
+        return [self.main, self.dead, *(self.retry(t) for t in RETRY_TIERS_SEC)]
+
+
+def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = MAX_RETRY_DELAY_SEC) -> float:
+    """Delay before attempt ``attempt + 1``: base doubling per attempt, plus up to 25 % jitter,
+    never above ``cap``."""
+    exponential = base * (2 ** max(attempt - 1, 0))
+    return min(cap, exponential * random.uniform(1.0, 1.25))
+
+
+def retry_tier(delay: float) -> int:
+    """The largest tier not above the delay (the first tier for shorter delays)."""
+    chosen = RETRY_TIERS_SEC[0]
+    for tier in RETRY_TIERS_SEC:
+        if tier <= delay:
+            chosen = tier
+    return chosen
+
+
+async def declare_events_exchange(channel: AbstractChannel, namespace: str) -> AbstractExchange:
+    return await channel.declare_exchange(
+        events_exchange_name(namespace), aio_pika.ExchangeType.TOPIC, durable=True
+    )
+
+
+async def declare_service_queues(
+    channel: AbstractChannel, queues: ServiceQueues, exchange: AbstractExchange,
+    routing_keys: tuple[str, ...],
+) -> AbstractQueue:
+    main = await channel.declare_queue(queues.main, durable=True)
+    for key in routing_keys:
+        await main.bind(exchange, routing_key=key)
+    for tier in RETRY_TIERS_SEC:
+        await channel.declare_queue(
+            queues.retry(tier),
+            durable=True,
+            arguments={
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": queues.main,
+            },
+        )
+    await channel.declare_queue(queues.dead, durable=True)
+    return main

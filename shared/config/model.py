@@ -1,0 +1,127 @@
+"""The authorization server's run-time configuration: the server properties.
+
+Names follow the reference page (Janssen's AppConfiguration) so operators can carry their
+knowledge over; the properties after ``cibaEndUserNotificationConfig`` are our own. Only values
+an operator changed are stored; everything else is the default below.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DeliveryMode = Literal["poll", "ping", "push"]
+SigningAlg = Literal["RS256", "PS256", "ES256"]
+KNOWN_FEATURE_FLAGS = ("ciba",)
+
+
+class ConfigError(ValueError):
+    """A server property was refused; the message names the property."""
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    featureFlags: list[str] = Field(default_factory=list)
+    dynamicRegistrationEnabled: bool = True
+
+    # Endpoints published in discovery (null: derived from CIBA_ISSUER).
+    backchannelAuthenticationEndpoint: str | None = None
+    backchannelDeviceRegistrationEndpoint: str | None = None
+    # Kept for configurations carried over from the reference server; handed to notification
+    # plugins as they are (our own device pages need no internal client).
+    backchannelClientId: str | None = None
+    backchannelRedirectUri: str | None = None
+
+    backchannelTokenDeliveryModesSupported: list[DeliveryMode] = Field(
+        default_factory=lambda: ["poll", "ping", "push"], min_length=1
+    )
+    backchannelAuthenticationRequestSigningAlgValuesSupported: list[SigningAlg] = Field(
+        default_factory=lambda: ["PS256", "ES256", "RS256"]
+    )
+    backchannelUserCodeParameterSupported: bool = False
+    backchannelBindingMessagePattern: str = r"^[\w .,:;!?#+/()'-]{1,64}$"
+    backchannelAuthenticationResponseExpiresIn: int = Field(default=600, ge=1, le=86400)
+    backchannelAuthenticationResponseInterval: int = Field(default=5, ge=1, le=3600)
+    cibaGrantLifeExtraTimeSec: int = Field(default=180, ge=0, le=86400)
+    cibaMaxExpirationTimeAllowedSec: int = Field(default=1800, ge=1, le=86400)
+    backchannelLoginHintClaims: list[str] = Field(
+        default_factory=lambda: ["username", "email", "phone_number"], min_length=1
+    )
+    backchannelRequestsProcessorJobIntervalSec: float = Field(default=2, gt=0, le=3600)
+    backchannelRequestsProcessorJobChunkSize: int = Field(default=500, ge=1, le=100_000)
+    cibaEndUserNotificationConfig: dict[str, Any] = Field(
+        default_factory=lambda: {"notifier": "log"}
+    )
+
+    backchannelPingOnExpiry: bool = True
+    backchannelDeliveryMaxAttempts: int = Field(default=6, ge=1, le=50)
+    cibaNotificationMaxAttempts: int = Field(default=5, ge=1, le=50)
+    cibaLongPollingMaxWaitSec: int = Field(default=30, ge=0, le=120)
+    notificationEndpointAllowPrivateNetworks: bool = False
+    backchannelRateLimitPerClient: float = Field(default=0, ge=0)
+    backchannelMaxPendingPerUser: int = Field(default=0, ge=0)
+
+    accessTokenLifetime: int = Field(default=3600, ge=60, le=86400)
+    idTokenLifetime: int = Field(default=3600, ge=60, le=86400)
+    refreshTokenLifetime: int = Field(default=30 * 86400, ge=60)
+
+    @field_validator("featureFlags")
+    @classmethod
+    def _known_flags(cls, flags: list[str]) -> list[str]:
+        unknown = sorted(set(flags) - set(KNOWN_FEATURE_FLAGS))
+        if unknown:
+            raise ValueError(f"unknown feature flag(s) {unknown}; known: {list(KNOWN_FEATURE_FLAGS)}")
+        return sorted(set(flags))
+
+    @field_validator("backchannelBindingMessagePattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return pattern
+
+    @field_validator("cibaEndUserNotificationConfig")
+    @classmethod
+    def _names_a_notifier(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(value.get("notifier"), str) or not value["notifier"]:
+            raise ValueError('must be an object with a "notifier" name, e.g. {"notifier": "log"}')
+        return value
+
+    def feature_enabled(self, flag: str) -> bool:
+        return flag in self.featureFlags
+
+    @property
+    def ciba_enabled(self) -> bool:
+        return self.feature_enabled("ciba")
+
+
+PROPERTY_NAMES = tuple(ServerConfig.model_fields)
+
+
+def defaults_for(env: str) -> dict[str, Any]:
+    """Defaults that depend on CIBA_ENV: the ciba flag is on in development only."""
+    return {"featureFlags": ["ciba"] if env == "development" else []}
+
+
+def build_config(stored: dict[str, Any], env: str) -> ServerConfig:
+    """The effective configuration: defaults, then the operator's stored values."""
+    try:
+        return ServerConfig.model_validate({**defaults_for(env), **stored})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "value"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{name}: unknown server property")
+        else:
+            parts.append(f"{name}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,24 @@
+"""The asyncpg pool: jsonb as Python objects, a bounded statement cache."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """A single connection (LISTEN, migrations, the CLI) with the same codecs as the pool."""
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

@@ -1,0 +1,1 @@
+"""Domain code used by more than one service."""

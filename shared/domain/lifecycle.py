@@ -1,0 +1,83 @@
+"""The request's state machine. Each transition is one conditional update plus its history
+row and the event that announces it, written in one transaction (the outbox), so the state
+and the news of it never disagree:
+
+    pending -> approved -> tokens_issued
+    pending -> denied | expired | failed
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from shared.events import (
+    AuthRequestCreated,
+    AuthRequestDecided,
+    AuthRequestExpired,
+    AuthRequestFailed,
+)
+from shared.repositories import auth_requests, device_refs, outbox
+from shared.repositories.auth_requests import AuthRequest
+
+
+async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str) -> None:
+    async with conn.transaction():
+        await auth_requests.insert(conn, request)
+        await auth_requests.add_history(conn, request.id, "pending", request.created_at, service)
+        await outbox.add(
+            conn,
+            AuthRequestCreated(request_id=request.id, client_id=request.client_id,
+                               delivery_mode=request.delivery_mode, occurred_at=request.created_at),
+        )
+
+
+async def decide(conn: asyncpg.Connection, request_id: UUID, *, approved: bool, now: datetime,
+                 auth_time: datetime | None, acr: str | None, service: str) -> AuthRequest | None:
+    """The user's decision; None when the request was no longer pending (or had expired)."""
+    async with conn.transaction():
+        decided = await auth_requests.decide(conn, request_id, approved=approved, now=now,
+                                             auth_time=auth_time, acr=acr)
+        if decided is None:
+            return None
+        await device_refs.use_all(conn, request_id, now)
+        await auth_requests.add_history(conn, request_id, decided.status, now, service)
+        await outbox.add(
+            conn,
+            AuthRequestDecided(request_id=request_id, decision=decided.status,
+                               delivery_mode=decided.delivery_mode, occurred_at=now),
+        )
+        return decided
+
+
+async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
+                     service: str) -> list[AuthRequest]:
+    async with conn.transaction():
+        expired = await auth_requests.expire_due(conn, now, limit)
+        for request in expired:
+            await device_refs.use_all(conn, request.id, now)
+            await auth_requests.add_history(conn, request.id, "expired", now, service)
+            await outbox.add(
+                conn,
+                AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode,
+                                   occurred_at=now),
+            )
+        return expired
+
+
+async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: datetime,
+               service: str) -> AuthRequest | None:
+    async with conn.transaction():
+        failed = await auth_requests.fail(conn, request_id, reason, now)
+        if failed is None:
+            return None
+        await device_refs.use_all(conn, request_id, now)
+        await auth_requests.add_history(conn, request_id, "failed", now, service, reason)
+        await outbox.add(
+            conn,
+            AuthRequestFailed(request_id=request_id, delivery_mode=failed.delivery_mode,
+                              reason=reason, occurred_at=now),
+        )
+        return failed

@@ -1,0 +1,129 @@
+"""Minting the token set of a grant: used by /token (poll, ping) and by token-delivery (push).
+
+Tokens are handed out once per request: ``issue_for_request`` first moves the request from
+approved to tokens_issued with a conditional update, so a second exchange (or a racing one)
+gets nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets, new_token
+from shared.jose import tokens as jose_tokens
+from shared.jose.keys import KeyRing
+from shared.repositories import auth_requests, tokens
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.clients import Client
+from shared.repositories.tokens import TokenRecord
+
+REFRESH_TOKEN_GRANT = "refresh_token"
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    expires_in: int
+    id_token: str
+    refresh_token: str | None
+    scope: list[str]
+
+    def as_response(self) -> dict[str, Any]:
+        """RFC 6749 5.1 / CIBA 10.1.1."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "id_token": self.id_token,
+            "scope": " ".join(self.scope),
+        }
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token set is minted from: a decided request, or the grant behind a refresh token."""
+
+    grant_id: UUID
+    sub: str
+    scope: list[str]
+    auth_time: datetime | None
+    acr: str | None
+
+
+@dataclass(frozen=True)
+class Minter:
+    keyring: KeyRing
+    secrets: Secrets
+    issuer: str
+
+    async def mint(self, conn: asyncpg.Connection, client: Client, grant: Grant, *,
+                   config: ServerConfig, now: datetime,
+                   id_token_extra: dict[str, Any] | None = None) -> TokenSet:
+        """Sign the tokens and record them in the caller's transaction."""
+        jti = uuid4()
+        access_token = jose_tokens.sign(
+            self.keyring, jose_tokens.ACCESS_TOKEN_ALG,
+            jose_tokens.access_token_claims(
+                issuer=self.issuer, client_id=client.client_id, sub=grant.sub, scope=grant.scope,
+                jti=str(jti), now=now, lifetime=config.accessTokenLifetime,
+                auth_time=grant.auth_time, acr=grant.acr,
+            ),
+            typ="at+jwt",
+        )
+        await tokens.insert(conn, self._record(jti, "access", None, client, grant, now,
+                                               now + timedelta(seconds=config.accessTokenLifetime)))
+        refresh_token = None
+        if REFRESH_TOKEN_GRANT in client.grant_types:
+            refresh_token = new_token(32)
+            await tokens.insert(conn, self._record(
+                uuid4(), "refresh", self.secrets.hash(refresh_token), client, grant, now,
+                now + timedelta(seconds=config.refreshTokenLifetime)))
+        alg = client.id_token_signed_response_alg
+        extra = dict(id_token_extra or {})
+        extra["at_hash"] = jose_tokens.half_hash(access_token, alg)
+        id_token = jose_tokens.sign(
+            self.keyring, alg,
+            jose_tokens.id_token_claims(
+                issuer=self.issuer, client_id=client.client_id, sub=grant.sub, now=now,
+                lifetime=config.idTokenLifetime, auth_time=grant.auth_time, acr=grant.acr,
+                extra=extra,
+            ),
+        )
+        return TokenSet(access_token, config.accessTokenLifetime, id_token, refresh_token,
+                        grant.scope)
+
+    @staticmethod
+    def _record(token_id: UUID, kind: str, token_hash: bytes | None, client: Client, grant: Grant,
+                now: datetime, expires_at: datetime) -> TokenRecord:
+        return TokenRecord(
+            id=token_id, kind=kind, token_hash=token_hash, grant_id=grant.grant_id,
+            client_id=client.client_id, sub=grant.sub, scope=grant.scope,
+            auth_time=grant.auth_time, acr=grant.acr, issued_at=now, expires_at=expires_at,
+            used_at=None, revoked_at=None,
+        )
+
+
+async def issue_for_request(conn: asyncpg.Connection, minter: Minter, request: AuthRequest,
+                            client: Client, *, config: ServerConfig, now: datetime, service: str,
+                            id_token_extra: dict[str, Any] | None = None) -> TokenSet | None:
+    """approved -> tokens_issued and the token set, in one transaction; None if another
+    exchange got there first."""
+    async with conn.transaction():
+        issued = await auth_requests.mark_tokens_issued(conn, request.id, now)
+        if issued is None:
+            return None
+        grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
+                      auth_time=request.auth_time, acr=request.acr)
+        token_set = await minter.mint(conn, client, grant, config=config, now=now,
+                                      id_token_extra=id_token_extra)
+        await auth_requests.add_history(conn, request.id, "tokens_issued", now, service)
+        return token_set

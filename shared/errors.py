@@ -1,0 +1,161 @@
+"""Protocol errors: one class per error code of OAuth 2.0 (RFC 6749 5.2), CIBA Core (sections
+11 and 13), RFC 7591 (3.2.2) and RFC 6750 (3.1).
+
+Handlers raise them (``raise UnknownUserId("no user matches login_hint")``); one middleware
+renders them. A description is for the client: it never carries internal detail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+# RFC 6749 5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_NOT_ALLOWED_IN_DESCRIPTION = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+
+class ProtocolError(Exception):
+    error: ClassVar[str] = "invalid_request"
+    status: int = 400
+
+    def __init__(self, description: str | None = None, *, status: int | None = None) -> None:
+        super().__init__(description or self.error)
+        self.description = description
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error}
+        if self.description:
+            body["error_description"] = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description)
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(ProtocolError):
+    """The request is missing a parameter, repeats one, or is otherwise malformed."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(ProtocolError):
+    """Client authentication failed (RFC 6749 5.2): 401 with a WWW-Authenticate challenge."""
+
+    error = "invalid_client"
+    status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="ciba", error="invalid_client"'}
+
+
+class InvalidGrant(ProtocolError):
+    """The auth_req_id or refresh token is unknown, used, or issued to another client."""
+
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(ProtocolError):
+    """The client may not use this grant type or delivery mode."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(ProtocolError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(ProtocolError):
+    error = "invalid_scope"
+
+
+class AccessDenied(ProtocolError):
+    """The end-user denied the request (400 at /token, CIBA 11) or the server refused it
+    (403 at /bc-authorize, CIBA 13)."""
+
+    error = "access_denied"
+
+
+class AuthorizationPending(ProtocolError):
+    """CIBA 11: the end-user has not yet been authenticated."""
+
+    error = "authorization_pending"
+
+
+class SlowDown(ProtocolError):
+    """CIBA 11: polled faster than the interval; the interval grows by 5 s for this request.
+
+    Also the answer of a rate limit at /bc-authorize (429 with Retry-After)."""
+
+    error = "slow_down"
+
+    def __init__(self, description: str | None = None, *, status: int | None = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(description, status=status)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+
+
+class ExpiredToken(ProtocolError):
+    """CIBA 11: the auth_req_id has expired."""
+
+    error = "expired_token"
+
+
+class TransactionFailed(ProtocolError):
+    """CIBA 11: the request could not be carried through (e.g. the user was never reached)."""
+
+    error = "transaction_failed"
+
+
+class UnknownUserId(ProtocolError):
+    """CIBA 13: the hint does not identify exactly one user."""
+
+    error = "unknown_user_id"
+
+
+class ExpiredLoginHintToken(ProtocolError):
+    error = "expired_login_hint_token"
+
+
+class MissingUserCode(ProtocolError):
+    error = "missing_user_code"
+
+
+class InvalidUserCode(ProtocolError):
+    error = "invalid_user_code"
+
+
+class InvalidBindingMessage(ProtocolError):
+    error = "invalid_binding_message"
+
+
+class InvalidClientMetadata(ProtocolError):
+    """RFC 7591 3.2.2."""
+
+    error = "invalid_client_metadata"
+
+
+class InvalidToken(ProtocolError):
+    """RFC 6750 3.1: the access token is missing, expired, revoked or malformed."""
+
+    error = "invalid_token"
+    status = 401
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="ciba", error="invalid_token"'}
+
+
+class ServerError(ProtocolError):
+    """An unexpected failure; the detail is in the server's log, never in the response."""
+
+    error = "server_error"
+    status = 500
+
+
+class TemporarilyUnavailable(ProtocolError):
+    error = "temporarily_unavailable"
+    status = 503

@@ -1,0 +1,1 @@
+"""SQL, one module per table family. The caller owns the connection and the transaction."""

@@ -1,0 +1,196 @@
+"""CIBA requests and their recorded history.
+
+Every state change is a conditional update (``WHERE status = 'pending'`` or ``'approved'``)
+with RETURNING, so two racing transitions resolve exactly once: the loser gets ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    id: UUID
+    auth_req_id_hash: bytes
+    auth_req_id_enc: str
+    client_id: str
+    sub: str
+    delivery_mode: str
+    scope: list[str]
+    acr_values: list[str] | None
+    binding_message: str | None
+    client_notification_token_enc: str | None
+    status: str
+    interval_sec: int | None
+    last_polled_at: datetime | None
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    auth_time: datetime | None
+    acr: str | None
+    failure_reason: str | None
+    tokens_issued_at: datetime | None
+
+
+_COLUMNS = (
+    "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
+    " binding_message, client_notification_token_enc, status, interval_sec, last_polled_at,"
+    " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at"
+)
+_R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def _from_row(row: asyncpg.Record | None) -> AuthRequest | None:
+    return AuthRequest(**dict(row)) if row else None
+
+
+async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
+    await conn.execute(
+        f"INSERT INTO auth_requests ({_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
+        req.delivery_mode, req.scope, req.acr_values, req.binding_message,
+        req.client_notification_token_enc, req.status, req.interval_sec, req.last_polled_at,
+        req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
+        req.failure_reason, req.tokens_issued_at,
+    )
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> AuthRequest | None:
+    return _from_row(await conn.fetchrow(f"SELECT {_COLUMNS} FROM auth_requests WHERE id = $1", request_id))
+
+
+async def get_by_hash(conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash: bytes) -> AuthRequest | None:
+    return _from_row(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = $1", auth_req_id_hash
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Poll:
+    request: AuthRequest
+    too_fast: bool
+
+
+async def record_poll(
+    conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash: bytes, client_id: str, now: datetime
+) -> Poll | None:
+    """One statement per poll (CIBA 7.3): stamp the poll and, when a pending request is polled
+    sooner than its interval, grow the interval by 5 s (CIBA 11, slow_down). ``None`` when the
+    auth_req_id is unknown or belongs to another client."""
+    row = await conn.fetchrow(
+        f"""WITH old AS (
+                SELECT id, last_polled_at, interval_sec,
+                       (status = 'pending' AND last_polled_at IS NOT NULL
+                        AND $3 < last_polled_at + make_interval(secs => interval_sec)) AS too_fast
+                FROM auth_requests
+                WHERE auth_req_id_hash = $1 AND client_id = $2
+                FOR UPDATE)
+            UPDATE auth_requests r
+               SET last_polled_at = $3,
+                   interval_sec = CASE WHEN old.too_fast THEN old.interval_sec + 5
+                                       ELSE old.interval_sec END
+              FROM old
+             WHERE r.id = old.id
+         RETURNING {_R_COLUMNS}, old.too_fast""",
+        auth_req_id_hash,
+        client_id,
+        now,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    too_fast = values.pop("too_fast")
+    return Poll(AuthRequest(**values), bool(too_fast))
+
+
+async def decide(
+    conn: asyncpg.Connection, request_id: UUID, *, approved: bool, now: datetime,
+    auth_time: datetime | None, acr: str | None,
+) -> AuthRequest | None:
+    """pending -> approved | denied, unless it expired meanwhile."""
+    return _from_row(
+        await conn.fetchrow(
+            f"""UPDATE auth_requests
+                   SET status = $2, decided_at = $3, auth_time = $4, acr = $5
+                 WHERE id = $1 AND status = 'pending' AND expires_at > $3
+             RETURNING {_COLUMNS}""",
+            request_id, "approved" if approved else "denied", now, auth_time, acr,
+        )
+    )
+
+
+async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[AuthRequest]:
+    """pending -> expired for up to ``limit`` requests past their deadline. Rows another
+    replica holds are skipped, so replicas share the sweep without waiting on each other."""
+    rows = await conn.fetch(
+        f"""UPDATE auth_requests r SET status = 'expired', decided_at = $1
+              FROM (SELECT id FROM auth_requests
+                     WHERE status = 'pending' AND expires_at <= $1
+                     ORDER BY expires_at
+                     LIMIT $2
+                     FOR UPDATE SKIP LOCKED) due
+             WHERE r.id = due.id
+         RETURNING {_R_COLUMNS}""",
+        now,
+        limit,
+    )
+    return [AuthRequest(**dict(row)) for row in rows]
+
+
+async def fail(conn: asyncpg.Connection, request_id: UUID, reason: str, now: datetime) -> AuthRequest | None:
+    """pending -> failed."""
+    return _from_row(
+        await conn.fetchrow(
+            f"""UPDATE auth_requests SET status = 'failed', failure_reason = $2, decided_at = $3
+                 WHERE id = $1 AND status = 'pending'
+             RETURNING {_COLUMNS}""",
+            request_id, reason, now,
+        )
+    )
+
+
+async def mark_tokens_issued(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> AuthRequest | None:
+    """approved -> tokens_issued: tokens are handed out once per request."""
+    return _from_row(
+        await conn.fetchrow(
+            f"""UPDATE auth_requests SET status = 'tokens_issued', tokens_issued_at = $2
+                 WHERE id = $1 AND status = 'approved'
+             RETURNING {_COLUMNS}""",
+            request_id, now,
+        )
+    )
+
+
+async def add_history(
+    conn: asyncpg.Connection, request_id: UUID, status: str, at: datetime, service: str,
+    detail: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO auth_request_history (auth_request_id, status, at, service, detail)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        request_id, status, at, service, detail,
+    )
+
+
+async def history(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> list[dict]:
+    rows = await conn.fetch(
+        "SELECT status, at, service, detail FROM auth_request_history"
+        " WHERE auth_request_id = $1 ORDER BY id",
+        request_id,
+    )
+    return [dict(row) for row in rows]
+
+
+async def count_pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str, now: datetime) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM auth_requests WHERE sub = $1 AND status = 'pending' AND expires_at > $2",
+        sub, now,
+    )

@@ -1,0 +1,68 @@
+"""Registered clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+CLIENTS_CHANNEL = "ciba_clients"
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    client_secret_hash: bytes | None
+    client_name: str | None
+    token_endpoint_auth_method: str
+    grant_types: list[str]
+    scope: list[str]
+    backchannel_token_delivery_mode: str | None
+    backchannel_client_notification_endpoint: str | None
+    backchannel_authentication_request_signing_alg: str | None
+    backchannel_user_code_parameter: bool
+    id_token_signed_response_alg: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        return self.client_name or self.client_id
+
+    @property
+    def uses_ciba(self) -> bool:
+        return CIBA_GRANT in self.grant_types and self.backchannel_token_delivery_mode is not None
+
+
+_COLUMNS = (
+    "client_id, client_secret_hash, client_name, token_endpoint_auth_method, grant_types, scope,"
+    " backchannel_token_delivery_mode, backchannel_client_notification_endpoint,"
+    " backchannel_authentication_request_signing_alg, backchannel_user_code_parameter,"
+    " id_token_signed_response_alg, metadata, created_at"
+)
+
+
+async def insert(conn: asyncpg.Connection, client: Client) -> None:
+    await conn.execute(
+        f"INSERT INTO clients ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        client.client_id, client.client_secret_hash, client.client_name,
+        client.token_endpoint_auth_method, client.grant_types, client.scope,
+        client.backchannel_token_delivery_mode, client.backchannel_client_notification_endpoint,
+        client.backchannel_authentication_request_signing_alg,
+        client.backchannel_user_code_parameter, client.id_token_signed_response_alg,
+        client.metadata, client.created_at,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client.client_id)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> Client | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE client_id = $1", client_id)
+    return Client(**dict(row)) if row else None
+
+
+async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Client]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM clients ORDER BY created_at")
+    return [Client(**dict(row)) for row in rows]

@@ -1,0 +1,54 @@
+"""Single-use references that open a request's pages on the authentication device.
+
+Only the keyed hash is stored; the plain reference exists in the notification sent to the
+user. A request may have several live references (one per notification attempt); deciding
+the request through any of them uses them all up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    ref_hash: bytes
+    auth_request_id: UUID
+    used_at: datetime | None
+    failed_logins: int
+
+
+async def insert(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes, request_id: UUID,
+                 now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO device_page_refs (ref_hash, auth_request_id, created_at) VALUES ($1, $2, $3)",
+        ref_hash, request_id, now,
+    )
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> DeviceRef | None:
+    row = await conn.fetchrow(
+        "SELECT ref_hash, auth_request_id, used_at, failed_logins FROM device_page_refs"
+        " WHERE ref_hash = $1",
+        ref_hash,
+    )
+    return DeviceRef(**dict(row)) if row else None
+
+
+async def use_all(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE device_page_refs SET used_at = $2 WHERE auth_request_id = $1 AND used_at IS NULL",
+        request_id, now,
+    )
+
+
+async def count_failed_login(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> int:
+    return await conn.fetchval(
+        "UPDATE device_page_refs SET failed_logins = failed_logins + 1 WHERE ref_hash = $1"
+        " RETURNING failed_logins",
+        ref_hash,
+    )

@@ -1,0 +1,28 @@
+"""Event ids a consumer has already applied (its tracking records)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+
+async def mark(conn: asyncpg.Connection, consumer: str, message_id: UUID) -> bool:
+    """Record the id in the caller's transaction; False when it was already there."""
+    inserted = await conn.fetchval(
+        """INSERT INTO processed_events (consumer, message_id) VALUES ($1, $2)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        consumer,
+        message_id,
+    )
+    return bool(inserted)
+
+
+async def seen(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, message_id: UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM processed_events WHERE consumer = $1 AND message_id = $2",
+            consumer,
+            message_id,
+        )
+    )

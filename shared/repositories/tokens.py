@@ -1,0 +1,72 @@
+"""Issued tokens. Access tokens are JWTs recorded by their jti (so they can be revoked);
+refresh tokens are opaque and stored as keyed hashes. Tokens of one grant share a grant_id,
+so a replayed refresh token can revoke the whole family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: UUID
+    kind: str
+    token_hash: bytes | None
+    grant_id: UUID
+    client_id: str
+    sub: str
+    scope: list[str]
+    auth_time: datetime | None
+    acr: str | None
+    issued_at: datetime
+    expires_at: datetime | None
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_COLUMNS = (
+    "id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr, issued_at,"
+    " expires_at, used_at, revoked_at"
+)
+
+
+async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
+    await conn.execute(
+        f"INSERT INTO tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        token.id, token.kind, token.token_hash, token.grant_id, token.client_id, token.sub,
+        token.scope, token.auth_time, token.acr, token.issued_at, token.expires_at,
+        token.used_at, token.revoked_at,
+    )
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> TokenRecord | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tokens WHERE id = $1", token_id)
+    return TokenRecord(**dict(row)) if row else None
+
+
+async def get_refresh(conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes) -> TokenRecord | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM tokens WHERE token_hash = $1 AND kind = 'refresh'", token_hash
+    )
+    return TokenRecord(**dict(row)) if row else None
+
+
+async def use_refresh(conn: asyncpg.Connection, token_id: UUID, now: datetime) -> bool:
+    """Rotation: a refresh token is good for one exchange."""
+    result = await conn.execute(
+        """UPDATE tokens SET used_at = $2
+            WHERE id = $1 AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL
+              AND (expires_at IS NULL OR expires_at > $2)""",
+        token_id, now,
+    )
+    return result.endswith(" 1")
+
+
+async def revoke_grant(conn: asyncpg.Connection, grant_id: UUID, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL", grant_id, now
+    )

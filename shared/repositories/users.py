@@ -1,0 +1,80 @@
+"""The user directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class User:
+    sub: str
+    username: str
+    email: str | None
+    phone_number: str | None
+    password_hash: str
+    claims: dict[str, Any] = field(default_factory=dict)
+    user_code_hash: str | None = None
+    totp_secret_enc: str | None = None
+
+
+_COLUMNS = "sub, username, email, phone_number, password_hash, claims, user_code_hash, totp_secret_enc"
+
+
+class UserExists(Exception):
+    """The username, email or phone number is taken."""
+
+
+async def insert(conn: asyncpg.Connection, user: User) -> None:
+    try:
+        await conn.execute(
+            f"INSERT INTO users ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            user.sub, user.username, user.email, user.phone_number, user.password_hash,
+            user.claims, user.user_code_hash, user.totp_secret_enc,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise UserExists(exc.constraint_name or "users") from None
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sub = $1", sub)
+    return User(**dict(row)) if row else None
+
+
+async def get_by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE username = $1", username)
+    return User(**dict(row)) if row else None
+
+
+async def find_by_login_hint(
+    conn: asyncpg.Connection | asyncpg.Pool, hint: str, claims: list[str]
+) -> list[User]:
+    """Users whose username, email (case-insensitive) or phone number equals ``hint``,
+    limited to the claims the operator lets a hint match; at most two (enough to tell
+    "exactly one" from "ambiguous")."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM users
+            WHERE ('username' = ANY($2) AND username = $1)
+               OR ('email' = ANY($2) AND lower(email) = lower($1))
+               OR ('phone_number' = ANY($2) AND phone_number = $1)
+            LIMIT 2""",
+        hint,
+        claims,
+    )
+    return [User(**dict(row)) for row in rows]
+
+
+async def set_user_code(conn: asyncpg.Connection, username: str, code_hash: str) -> bool:
+    result = await conn.execute(
+        "UPDATE users SET user_code_hash = $2 WHERE username = $1", username, code_hash
+    )
+    return result.endswith(" 1")
+
+
+async def set_totp_secret(conn: asyncpg.Connection, username: str, secret_enc: str) -> bool:
+    result = await conn.execute(
+        "UPDATE users SET totp_secret_enc = $2 WHERE username = $1", username, secret_enc
+    )
+    return result.endswith(" 1")

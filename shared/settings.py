@@ -1,0 +1,79 @@
+"""Process settings, read once from the environment (prefix ``CIBA_``).
+
+These are the knobs a process needs before it can reach the database. Everything an operator
+tunes at run time (the server properties) lives in Postgres instead: see ``shared.config``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed key for development only: a production process refuses to start without its own.
+DEVELOPMENT_SECRET_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIBA_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/ciba"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    issuer: str = "http://127.0.0.1:8080"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    bus_namespace: str = Field(default="ciba", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    env: Literal["production", "development"] = "production"
+    secret_key: SecretStr | None = None
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+    # How many messages a consumer works on at once (RabbitMQ prefetch).
+    consumer_prefetch: int = Field(default=16, ge=1, le=1000)
+    # Seconds a stopping service waits for the message in hand before it gives up on it.
+    shutdown_grace_sec: float = Field(default=20.0, ge=0)
+    # Apply pending migrations at start (under an advisory lock).
+    migrate_on_start: bool = True
+
+    @field_validator("issuer")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key is None:
+                raise ValueError("CIBA_SECRET_KEY is required when CIBA_ENV=production")
+            if not self.issuer.startswith("https://"):
+                raise ValueError("CIBA_ISSUER must be an https URL when CIBA_ENV=production")
+        if self.secret_key is not None:
+            _check_fernet_key(self.secret_key.get_secret_value())
+        return self
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def secret_key_bytes(self) -> bytes:
+        """The url-safe base64 Fernet key; the development key when none is set."""
+        if self.secret_key is None:
+            return DEVELOPMENT_SECRET_KEY.encode()
+        return self.secret_key.get_secret_value().encode()
+
+
+def _check_fernet_key(value: str) -> None:
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(
+            "CIBA_SECRET_KEY must be 32 random bytes in url-safe base64 "
+            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )

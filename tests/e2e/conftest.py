@@ -1,0 +1,79 @@
+"""The end-to-end fixtures: the four services as subprocesses, a webhook receiver, a relying
+party speaking HTTP, and users created with ciba-admin."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.rp import RelyingParty
+from tests.support.stack import Stack
+from tests.support.webhook import WebhookReceiver
+
+WEBHOOK_SECRET = "test-webhook-secret"
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Account:
+    sub: str
+    username: str
+    email: str
+    phone: str
+    password: str = PASSWORD
+
+
+@pytest.fixture(scope="session")
+async def webhook() -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(backing, webhook: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir: Path = tmp_path_factory.mktemp("logs")
+    stack = Stack(backing.database_url, backing.amqp_url, backing.namespace, log_dir)
+    notification = {"notifier": "webhook",
+                    "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
+    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(notification))
+    stack.admin("config", "set", "backchannelRequestsProcessorJobIntervalSec", "0.2")
+    stack.admin("config", "set", "cibaNotificationMaxAttempts", "3")
+    stack.start_all()
+    try:
+        yield stack
+    finally:
+        codes = stack.stop_all()
+        print(f"service exit codes: {codes}; logs in {log_dir}")
+
+
+@pytest.fixture
+async def rp(stack: Stack) -> AsyncIterator[RelyingParty]:
+    party = RelyingParty(stack.issuer)
+    yield party
+    await party.close()
+
+
+def make_user(stack: Stack) -> Account:
+    name = f"user-{uuid.uuid4().hex[:10]}"
+    email = f"{name}@example.com"
+    phone = f"+1555{uuid.uuid4().int % 10**7:07d}"
+    created = stack.admin("user", "add", name, "--password", PASSWORD, "--email", email,
+                          "--phone", phone, "--claim", "name=Test User")
+    return Account(created["sub"], name, email, phone)
+
+
+@pytest.fixture
+def user(stack: Stack) -> Account:
+    return make_user(stack)
+
+
+@pytest.fixture
+def other_user(stack: Stack) -> Account:
+    return make_user(stack)
