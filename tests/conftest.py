@@ -12,31 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.backing import Backing, BrokerControl, fresh_backing, local_rabbitmqctl
+
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-BrokerControl = Callable[[list[str]], None]
-
-
-def _local_rabbitmqctl(args: list[str]) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
-
-
-@dataclass(frozen=True)
-class Backing:
-    database_url: str  # the test session's own database
-    admin_database_url: str  # the same server's "postgres" database
-    amqp_url: str
-    namespace: str
-    rabbitmqctl: BrokerControl  # runs rabbitmqctl where the broker runs (restart tests)
 
 
 def _docker_answers() -> bool:
@@ -53,7 +36,7 @@ def server_urls() -> Iterator[tuple[str, str, BrokerControl]]:
     db = os.environ.get("CIBA_TEST_DATABASE_URL")
     amqp = os.environ.get("CIBA_TEST_AMQP_URL")
     if db and amqp:
-        yield db, amqp, _local_rabbitmqctl
+        yield db, amqp, local_rabbitmqctl
         return
     if not (db or amqp) and _docker_answers():
         from testcontainers.postgres import PostgresContainer
@@ -70,24 +53,11 @@ def server_urls() -> Iterator[tuple[str, str, BrokerControl]]:
             yield (pg.get_connection_url(),
                    f"amqp://guest:guest@{params.host}:{params.port}/", in_container)
         return
-    yield db or LOCAL_DATABASE_URL, amqp or LOCAL_AMQP_URL, _local_rabbitmqctl
+    yield db or LOCAL_DATABASE_URL, amqp or LOCAL_AMQP_URL, local_rabbitmqctl
 
 
 @pytest.fixture(scope="session")
 def backing(server_urls: tuple[str, str, BrokerControl]) -> Iterator[Backing]:
-    import asyncio
-
-    from tests.support.backing import create_database, drop_database, drop_namespace
-
-    server_db, amqp, rabbitmqctl = server_urls
-    suffix = uuid.uuid4().hex[:10]
-    name = f"ciba_test_{suffix}"
-    parts = urlsplit(server_db)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    database_url = urlunsplit(parts._replace(path=f"/{name}"))
-    asyncio.run(create_database(admin, name, database_url))
-    try:
-        yield Backing(database_url, admin, amqp, f"ciba_test_{suffix}", rabbitmqctl)
-    finally:
-        asyncio.run(drop_namespace(amqp, f"ciba_test_{suffix}"))
-        asyncio.run(drop_database(admin, name))
+    """The in-process tests' database and namespace (the e2e suite has its own)."""
+    with fresh_backing(server_urls, "test") as created:
+        yield created

@@ -48,7 +48,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status in (404, 405):
             body = {"error": "not_found" if exc.status == 404 else "invalid_request",
                     "error_description": exc.reason}
-            return web.json_response(body, status=exc.status, headers=exc.headers)
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+            return web.json_response(body, status=exc.status, headers=allow)
         return error_response(InvalidRequest(exc.reason, status=exc.status))
     except Exception:
         log.exception("unhandled_error", route=_route_name(request), method=request.method)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backing import Backing, fresh_backing
 from tests.support.rp import RelyingParty
 from tests.support.stack import Stack
 from tests.support.webhook import WebhookReceiver
@@ -37,9 +38,18 @@ async def webhook() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture(scope="session")
-def stack(backing, webhook: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def e2e_backing(server_urls) -> Iterator[Backing]:
+    """The processes get a database and namespace of their own, so in-process tests that
+    move a frozen clock never race the real request-processor's sweep."""
+    with fresh_backing(server_urls, "e2e") as created:
+        yield created
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_backing: Backing, webhook: WebhookReceiver,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("logs")
-    stack = Stack(backing.database_url, backing.amqp_url, backing.namespace, log_dir)
+    stack = Stack(e2e_backing.database_url, e2e_backing.amqp_url, e2e_backing.namespace, log_dir)
     notification = {"notifier": "webhook",
                     "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
     stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(notification))

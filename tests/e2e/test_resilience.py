@@ -25,13 +25,13 @@ async def _approve(url: str, user: Account) -> None:
 
 
 async def test_broker_restart_between_request_and_approval_loses_nothing(
-        backing, stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account,
+        e2e_backing, stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account,
         other_user: Account) -> None:
     client = await rp.register()
     first = (await rp.bc_authorize(client, login_hint=user.username)).body["auth_req_id"]
     first_note = await webhook.next_for(user.username)
 
-    await asyncio.to_thread(backing.rabbitmqctl, ["stop_app"])
+    await asyncio.to_thread(e2e_backing.rabbitmqctl, ["stop_app"])
     try:
         # The gateway keeps working without the broker: approvals and new requests are
         # written to Postgres with their events in the outbox.
@@ -41,7 +41,7 @@ async def test_broker_restart_between_request_and_approval_loses_nothing(
         tokens = await rp.token(client, first)
         assert tokens.status == 200
     finally:
-        await asyncio.to_thread(backing.rabbitmqctl, ["start_app"])
+        await asyncio.to_thread(e2e_backing.rabbitmqctl, ["start_app"])
 
     # The event written during the outage reaches the notifier once the broker is back.
     second_note = await webhook.next_for(other_user.username, timeout=60)

@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
 import aio_pika
 import asyncpg
 
 from shared.bus.topology import ServiceQueues, events_exchange_name
 from shared.db import migrate
+
+BrokerControl = Callable[[list[str]], None]
+
+
+def local_rabbitmqctl(args: list[str]) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+@dataclass(frozen=True)
+class Backing:
+    database_url: str  # the test session's own database
+    admin_database_url: str  # the same server's "postgres" database
+    amqp_url: str
+    namespace: str
+    rabbitmqctl: BrokerControl  # runs rabbitmqctl where the broker runs (restart tests)
+
+
+@contextmanager
+def fresh_backing(server_urls: tuple[str, str, BrokerControl], label: str) -> Iterator[Backing]:
+    """A new database (migrated) and bus namespace on the test servers, removed afterwards."""
+    server_db, amqp, rabbitmqctl = server_urls
+    name = f"ciba_{label}_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(server_db)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    database_url = urlunsplit(parts._replace(path=f"/{name}"))
+    asyncio.run(create_database(admin, name, database_url))
+    try:
+        yield Backing(database_url, admin, amqp, name, rabbitmqctl)
+    finally:
+        asyncio.run(drop_namespace(amqp, name))
+        asyncio.run(drop_database(admin, name))
+
+
 
 CONSUMERS = ("notifier", "token-delivery", "test-consumer", "test-consumer-2")
 

@@ -148,7 +148,7 @@ async def login(request: web.Request) -> web.Response:
                                   "This sign-in request was sent to a different account. "
                                   "It cannot be answered from this one.", status=403)
         log.info("device_login_succeeded")
-    response = web.HTTPSeeOther(page.base)
+    response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
         ref_hash=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(), acr=PASSWORD,
         csrf_token=new_token(24)), secure=_secure(gw))
