@@ -126,8 +126,8 @@ def run_service(service: str, body: Body) -> None:
     configure_logging(service, settings.log_format, settings.log_level)
     try:
         asyncio.run(_run(settings, service, body))
-    except RuntimeError as exc:
-        log.error("service_failed", error=str(exc))
+    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+        log.error("service_failed", error=str(exc) or type(exc).__name__)
         raise SystemExit(1) from None
     log.info("service_stopped")
 

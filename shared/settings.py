@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         if self.env == "production":
             if self.secret_key is None:
                 raise ValueError("CIBA_SECRET_KEY is required when CIBA_ENV=production")
+            if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+                raise ValueError("CIBA_SECRET_KEY is the published development key; generate your own")
             if not self.issuer.startswith("https://"):
                 raise ValueError("CIBA_ISSUER must be an https URL when CIBA_ENV=production")
         if self.secret_key is not None:

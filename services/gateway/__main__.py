@@ -32,11 +32,16 @@ async def build_gateway(rt: Runtime) -> Gateway:
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     gw = await build_gateway(rt)
-    start_watchers(rt)
     runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
     await runner.setup()
     site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise RuntimeError(f"cannot listen on {rt.settings.http_host}:{rt.settings.http_port}: "
+                           f"{exc.strerror or exc}") from None
+    start_watchers(rt)
     log.info("service_ready", issuer=rt.settings.issuer,
              listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
     await stop.wait()
