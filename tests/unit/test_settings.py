@@ -1,0 +1,131 @@
+"""Process settings (CIBA_*): what production insists on, what development lets go."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from shared.crypto import Secrets
+from shared.settings import DEVELOPMENT_SECRET_KEY, Settings
+
+KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Only the variables a test sets itself."""
+    for name in list(os.environ):
+        if name.upper().startswith("CIBA_"):
+            monkeypatch.delenv(name)
+
+
+def test_production_is_the_default_env_and_refuses_to_start_without_a_secret_key():
+    with pytest.raises(ValidationError, match="CIBA_SECRET_KEY is required"):
+        Settings(issuer="https://as.example.com")
+
+
+def test_production_requires_an_https_issuer():
+    with pytest.raises(ValidationError, match="CIBA_ISSUER must be an https URL"):
+        Settings(env="production", secret_key=KEY, issuer="http://as.example.com")
+
+
+def test_production_with_a_key_and_an_https_issuer_is_accepted():
+    settings = Settings(env="production", secret_key=KEY, issuer="https://as.example.com/")
+
+    assert not settings.development
+    assert settings.issuer == "https://as.example.com"
+    assert settings.secret_key_bytes == KEY.encode()
+
+
+@pytest.mark.parametrize("env", ["production", "development"])
+@pytest.mark.parametrize(
+    "bad_key",
+    [
+        "not-a-key",
+        "c2hvcnQ=",  # base64 of 5 bytes
+        "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2UtdG9vLWxvbmc=",  # 40 bytes
+        "!!!!",
+    ],
+)
+def test_malformed_secret_key_is_refused(env, bad_key):
+    with pytest.raises(ValidationError, match="32 random bytes in url-safe base64"):
+        Settings(env=env, secret_key=bad_key, issuer="https://as.example.com")
+
+
+def test_secret_key_is_not_shown_in_the_settings_repr():
+    assert KEY not in repr(Settings(env="production", secret_key=KEY, issuer="https://as.example.com"))
+
+
+def test_development_works_without_a_key_over_plain_http():
+    settings = Settings(env="development")
+
+    assert settings.development
+    assert settings.issuer == "http://127.0.0.1:8080"
+    assert settings.secret_key_bytes == DEVELOPMENT_SECRET_KEY.encode()
+    assert Secrets(settings.secret_key_bytes).decrypt(Secrets(settings.secret_key_bytes).encrypt("x")) == "x"
+
+
+def test_documented_defaults():
+    settings = Settings(env="development")
+
+    assert settings.database_url == "postgresql://postgres@127.0.0.1:5432/ciba"
+    assert settings.amqp_url == "amqp://guest:guest@127.0.0.1:5672/"
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.bus_namespace == "ciba"
+    assert settings.log_format == "json"
+
+
+def test_settings_are_read_from_ciba_environment_variables(monkeypatch):
+    monkeypatch.setenv("CIBA_ENV", "development")
+    monkeypatch.setenv("CIBA_ISSUER", "http://127.0.0.1:9000/")
+    monkeypatch.setenv("CIBA_HTTP_PORT", "9000")
+    monkeypatch.setenv("CIBA_BUS_NAMESPACE", "ciba_dev")
+    monkeypatch.setenv("CIBA_LOG_FORMAT", "console")
+
+    settings = Settings()
+
+    assert settings.development
+    assert settings.issuer == "http://127.0.0.1:9000"
+    assert settings.http_port == 9000
+    assert settings.bus_namespace == "ciba_dev"
+    assert settings.log_format == "console"
+    assert settings.secret_key is None
+
+
+def test_production_from_the_environment_refuses_a_missing_key(monkeypatch):
+    monkeypatch.setenv("CIBA_ISSUER", "https://as.example.com")
+
+    with pytest.raises(ValidationError, match="CIBA_SECRET_KEY"):
+        Settings()
+
+
+def test_production_from_the_environment_refuses_a_malformed_key(monkeypatch):
+    monkeypatch.setenv("CIBA_ISSUER", "https://as.example.com")
+    monkeypatch.setenv("CIBA_SECRET_KEY", "too-short")
+
+    with pytest.raises(ValidationError, match="CIBA_SECRET_KEY must be 32 random bytes"):
+        Settings()
+
+
+def test_production_from_the_environment_accepts_a_fernet_key(monkeypatch):
+    monkeypatch.setenv("CIBA_ENV", "production")
+    monkeypatch.setenv("CIBA_ISSUER", "https://as.example.com")
+    monkeypatch.setenv("CIBA_SECRET_KEY", KEY)
+
+    assert Settings().secret_key_bytes == KEY.encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CIBA_ENV", "staging"), ("CIBA_LOG_FORMAT", "xml"), ("CIBA_HTTP_PORT", "70000"),
+     ("CIBA_BUS_NAMESPACE", "has spaces")],
+)
+def test_out_of_range_environment_values_are_refused(monkeypatch, name, value):
+    monkeypatch.setenv("CIBA_ENV", "development")
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        Settings()
