@@ -22,11 +22,12 @@ from pydantic import ValidationError
 from shared.clock import Clock, SystemClock
 from shared.config.live import LiveConfig
 from shared.config.model import ServerConfig
-from shared.crypto import Secrets
+from shared.crypto import DecryptionError, Secrets
 from shared.db import migrate
 from shared.db.listener import PgListener
 from shared.db.pool import connect, create_pool
 from shared.logging import configure_logging, get_logger
+from shared.repositories.auth_requests import AuthRequest
 from shared.settings import Settings
 
 log = get_logger("ciba.runtime")
@@ -46,6 +47,14 @@ class Runtime:
     @property
     def config(self) -> ServerConfig:
         return self.live_config.current
+
+    def auth_req_id(self, request: AuthRequest) -> str | None:
+        """The plain auth_req_id of a stored request, for logs and callbacks."""
+        try:
+            return self.secrets.decrypt(request.auth_req_id_enc)
+        except DecryptionError:
+            log.error("auth_req_id_undecryptable", request_id=str(request.id))
+            return None
 
     def start_side_task(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

@@ -7,7 +7,7 @@ tunes at run time (the server properties) lives in Postgres instead: see ``share
 from __future__ import annotations
 
 import base64
-import binascii
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     consumer_prefetch: int = Field(default=16, ge=1, le=1000)
     # Seconds a stopping service waits for the message in hand before it gives up on it.
     shutdown_grace_sec: float = Field(default=20.0, ge=0)
+    # Extra CA certificates (PEM) trusted for outbound HTTPS (client notification endpoints),
+    # besides the system store.
+    outbound_ca_bundle: str | None = None
     # Apply pending migrations at start (under an advisory lock).
     migrate_on_start: bool = True
 
@@ -69,12 +72,11 @@ class Settings(BaseSettings):
         return self.secret_key.get_secret_value().encode()
 
 
+_FERNET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=$")
+
+
 def _check_fernet_key(value: str) -> None:
-    try:
-        raw = base64.urlsafe_b64decode(value.encode())
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
+    if not _FERNET_KEY.match(value) or len(base64.urlsafe_b64decode(value)) != 32:
         raise ValueError(
             "CIBA_SECRET_KEY must be 32 random bytes in url-safe base64 "
             "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"

@@ -179,6 +179,8 @@ async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
         "decided_at": request.decided_at,
         "tokens_issued_at": request.tokens_issued_at,
         "failure_reason": request.failure_reason,
+        "delivery_state": request.delivery_state,
+        "reannounced": request.reannounced,
         "interval": request.interval_sec,
         "history": [{"status": h["status"], "at": h["at"], "service": h["service"],
                      **({"detail": h["detail"]} if h["detail"] else {})} for h in history],

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.gateway.app import create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
+from services.gateway.long_poll import RequestWaiters
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import get_logger
@@ -26,8 +27,10 @@ async def build_gateway(rt: Runtime) -> Gateway:
     keyring = await load_keyring(rt.pool, rt.secrets)
     clients = ClientCache(rt.pool)
     clients.attach(rt.listener)
+    waiters = RequestWaiters()
+    waiters.attach(rt.listener)
     return Gateway(rt=rt, clients=clients, keyring=keyring,
-                   minter=Minter(keyring, rt.secrets, rt.settings.issuer))
+                   minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from services.gateway.client_cache import ClientCache
+from services.gateway.long_poll import RequestWaiters
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import KeyRing
 from shared.runtime import Runtime
@@ -18,6 +19,7 @@ class Gateway:
     clients: ClientCache
     keyring: KeyRing
     minter: Minter
+    waiters: RequestWaiters
 
     @property
     def issuer(self) -> str:

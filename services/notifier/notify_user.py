@@ -50,6 +50,10 @@ class NotifyUser:
         if request is None or request.status != "pending":
             log.info("notification_not_needed", status=request.status if request else None)
             return
+        if await attempts.notification_sent(rt.pool, request.id):
+            # A re-announced request whose first event was merely late: the user has the link.
+            log.info("notification_not_needed", reason="already notified")
+            return
         user = await users.get(rt.pool, request.sub)
         client = await clients.get(rt.pool, request.client_id)
         if user is None or client is None:

@@ -1,10 +1,11 @@
-"""ciba-request-processor: time and the lifecycle (outbox relay, expiry sweep)."""
+"""ciba-request-processor: time and the lifecycle (outbox relay, expiry sweep, recovery of
+requests whose created event was lost)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from services.request_processor import expiry_sweep
+from services.request_processor import expiry_sweep, recovery
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.logging import get_logger
@@ -23,6 +24,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         loops = [
             asyncio.create_task(relay.run(stop), name="outbox-relay"),
             asyncio.create_task(expiry_sweep.run(rt, stop), name="expiry-sweep"),
+            asyncio.create_task(recovery.run(rt, stop), name="recovery"),
         ]
         log.info("service_ready")
         await stop.wait()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.crypto import DecryptionError
 from shared.domain import lifecycle
 from shared.logging import bind_request, get_logger
-from shared.loops import wait_or_stop
+from shared.loops import run_periodically
 from shared.runtime import Runtime
 
 log = get_logger("ciba.expiry")
@@ -27,11 +26,7 @@ async def sweep_once(rt: Runtime) -> int:
             expired = await lifecycle.expire_due(conn, now=rt.clock.now(), limit=chunk,
                                                  service=rt.service)
         for request in expired:
-            try:
-                auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
-            except DecryptionError:
-                auth_req_id = None
-            with bind_request(auth_req_id=auth_req_id):
+            with bind_request(auth_req_id=rt.auth_req_id(request)):
                 log.info("auth_request_expired", client_id=request.client_id)
         total += len(expired)
         if len(expired) < chunk:
@@ -39,9 +34,5 @@ async def sweep_once(rt: Runtime) -> int:
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await sweep_once(rt)
-        except Exception as exc:
-            log.warning("expiry_sweep_failed", error=str(exc)[:200] or type(exc).__name__)
-        await wait_or_stop(stop, rt.config.backchannelRequestsProcessorJobIntervalSec)
+    await run_periodically(stop, "expiry_sweep", lambda: sweep_once(rt),
+                           lambda: rt.config.backchannelRequestsProcessorJobIntervalSec)

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 
-from services.token_delivery.deliver import DeliverToClient
+from services.token_delivery.deliver import DeliverToClient, address_policy
 from shared.bus.service import consume_until_stopped
+from shared.domain.token_issuance import Minter
+from shared.jose.keys import ensure_signing_keys, load_keyring
+from shared.outbound import create_session
 from shared.runtime import Runtime, run_service
 
 SERVICE = "token-delivery"
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
-    await consume_until_stopped(rt, stop, DeliverToClient(rt),
-                                lambda: rt.config.backchannelDeliveryMaxAttempts)
+    async with rt.pool.acquire() as conn:
+        await ensure_signing_keys(conn, rt.secrets, rt.clock.now())
+    keyring = await load_keyring(rt.pool, rt.secrets)
+    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
+                          user_agent="ciba-token-delivery")
+    async with http:
+        handler = DeliverToClient(rt, http, Minter(keyring, rt.secrets, rt.settings.issuer))
+        await consume_until_stopped(rt, stop, handler, lambda: rt.config.backchannelDeliveryMaxAttempts)
 
 
 def main() -> None:

@@ -1,31 +1,115 @@
-"""Handling the end of a request for the client: AuthRequestDecided / Expired / Failed.
+"""Handling the end of a request for the client: AuthRequestDecided, Expired or Failed.
 
-Poll clients fetch their result at /token, so nothing is sent to them; the event is recorded
-as handled. Ping and push delivery are built on this handler (see the README's roadmap).
+Poll clients fetch their result at /token: nothing is sent. Ping and push clients get a POST
+to their backchannel_client_notification_endpoint with ``Authorization: Bearer
+<client_notification_token>``. Each attempt is recorded. A 200 or 204 is success; 408, 425,
+429, 5xx and network failures are retried with back-off through the delay queues, within
+backchannelDeliveryMaxAttempts and the request's lifetime; any other answer is the client's
+final word. What cannot be delivered is dead-lettered and recorded on the request.
 """
 
 from __future__ import annotations
 
-from shared.bus.consumer import Delivery
-from shared.events import AnyEvent
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+
+from services.token_delivery import payloads
+from shared.bus.consumer import Delivery, GiveUp, RetryLater
+from shared.bus.topology import backoff_delay
+from shared.domain.token_issuance import Minter
+from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
+from shared.outbound import AddressPolicy, CallResult, post_json
+from shared.repositories import attempts, auth_requests, clients
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.clients import Client
 from shared.runtime import Runtime
+from shared.urls import check_callback_url
 
 log = get_logger("ciba.delivery")
+
+
+def address_policy(rt: Runtime) -> AddressPolicy:
+    """Loopback is reachable in development; private networks only when the operator says so."""
+    return AddressPolicy(allow_private=rt.config.notificationEndpointAllowPrivateNetworks,
+                         allow_loopback=rt.settings.development)
 
 
 class DeliverToClient:
     consumer = "token-delivery"
     routing_keys = ("auth_request.decided", "auth_request.expired", "auth_request.failed")
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, http: aiohttp.ClientSession, minter: Minter) -> None:
         self.rt = rt
+        self.http = http
+        self.minter = minter
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
         if event.delivery_mode == "poll":
             log.info("delivery_not_needed", reason="poll client fetches its result at /token")
             return
-        log.warning("delivery_mode_not_available", delivery_mode=event.delivery_mode)
+        rt = self.rt
+        request = await auth_requests.get(rt.pool, event.request_id)
+        client = await clients.get(rt.pool, request.client_id) if request else None
+        if request is None or client is None or not client.backchannel_client_notification_endpoint:
+            log.info("delivery_not_needed", reason="request or client no longer exists")
+            return
+        if (event.delivery_mode == "ping" and isinstance(event, AuthRequestExpired)
+                and not rt.config.backchannelPingOnExpiry):
+            await auth_requests.finish_delivery(rt.pool, request.id, "not_sent")
+            log.info("delivery_not_needed", reason="backchannelPingOnExpiry is off")
+            return
+        deadline = request.expires_at + timedelta(seconds=rt.config.cibaGrantLifeExtraTimeSec)
+        if rt.clock.now() >= deadline:
+            raise GiveUp("the request's lifetime ended before the callback could be made")
+
+        auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
+        payload = await self._payload(event, request, client, auth_req_id)
+        result = await self._call(client, request, payload)
+        await attempts.add_delivery(rt.pool, request.id, attempt=delivery.attempt, mode=event.delivery_mode,
+                                    outcome=result.outcome, status_code=result.status_code,
+                                    detail=result.detail, at=rt.clock.now())
+        if result.outcome == "delivered":
+            async with delivery.transaction() as conn:
+                await auth_requests.finish_delivery(conn, request.id, "delivered")
+            log.info("client_notified", delivery_mode=event.delivery_mode, status_code=result.status_code,
+                     attempt=delivery.attempt)
+            return
+        log.warning("client_notification_failed", delivery_mode=event.delivery_mode, detail=result.detail,
+                    attempt=delivery.attempt, final=result.outcome == "final")
+        if result.outcome == "final":
+            raise GiveUp(result.detail)
+        delay = backoff_delay(delivery.attempt)
+        if rt.clock.now() + timedelta(seconds=delay) >= deadline:
+            raise GiveUp(f"{result.detail}; a retry would fall after the request's lifetime")
+        raise RetryLater(result.detail, delay=delay)
+
+    async def _payload(self, event: AnyEvent, request: AuthRequest, client: Client,
+                       auth_req_id: str) -> dict[str, Any]:
+        if event.delivery_mode == "ping":
+            return payloads.ping(auth_req_id)
+        if isinstance(event, AuthRequestDecided) and event.decision == "approved":
+            return await payloads.push_tokens(self.rt, self.minter, request, client, auth_req_id)
+        return payloads.push_error(event, auth_req_id)
+
+    async def _call(self, client: Client, request: AuthRequest, payload: dict[str, Any]) -> CallResult:
+        url = client.backchannel_client_notification_endpoint or ""
+        problem = check_callback_url(url, development=self.rt.settings.development)
+        if problem:
+            return CallResult("final", None, f"notification endpoint {problem}")
+        bearer = self.rt.secrets.decrypt(request.client_notification_token_enc or "")
+        return await post_json(self.http, url, payload, bearer=bearer,
+                               timeout=self.rt.config.backchannelDeliveryTimeoutSec,
+                               policy=address_policy(self.rt))
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
-        log.error("delivery_gave_up", reason=reason)
+        if event.delivery_mode == "poll":
+            return
+        async with delivery.transaction() as conn:
+            await attempts.add_delivery(conn, event.request_id, attempt=delivery.attempt,
+                                        mode=event.delivery_mode, outcome="dead_lettered", status_code=None,
+                                        detail=reason[:500], at=self.rt.clock.now())
+            await auth_requests.finish_delivery(conn, event.request_id, "failed")
+        log.error("client_notification_dead_lettered", reason=reason)

@@ -58,6 +58,8 @@ class ServerConfig(BaseModel):
 
     backchannelPingOnExpiry: bool = True
     backchannelDeliveryMaxAttempts: int = Field(default=6, ge=1, le=50)
+    backchannelDeliveryTimeoutSec: float = Field(default=10, gt=0, le=60)
+    cibaNotificationRecoveryAfterSec: int = Field(default=60, ge=5, le=3600)
     cibaNotificationMaxAttempts: int = Field(default=5, ge=1, le=50)
     cibaLongPollingMaxWaitSec: int = Field(default=30, ge=0, le=120)
     notificationEndpointAllowPrivateNetworks: bool = False

@@ -44,6 +44,7 @@ async def decide(conn: asyncpg.Connection, request_id: UUID, *, approved: bool, 
             return None
         await device_refs.use_all(conn, request_id, now)
         await auth_requests.add_history(conn, request_id, decided.status, now, service)
+        await auth_requests.notify_changed(conn, request_id)
         await outbox.add(
             conn,
             AuthRequestDecided(request_id=request_id, decision=decided.status,
@@ -59,6 +60,7 @@ async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
         for request in expired:
             await device_refs.use_all(conn, request.id, now)
             await auth_requests.add_history(conn, request.id, "expired", now, service)
+            await auth_requests.notify_changed(conn, request.id)
             await outbox.add(
                 conn,
                 AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode,
@@ -75,9 +77,25 @@ async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: 
             return None
         await device_refs.use_all(conn, request_id, now)
         await auth_requests.add_history(conn, request_id, "failed", now, service, reason)
+        await auth_requests.notify_changed(conn, request_id)
         await outbox.add(
             conn,
             AuthRequestFailed(request_id=request_id, delivery_mode=failed.delivery_mode,
                               reason=reason, occurred_at=now),
         )
         return failed
+
+
+async def reannounce_lost(conn: asyncpg.Connection, *, now: datetime, created_before: datetime,
+                          max_reannounce: int, limit: int) -> list[AuthRequest]:
+    """Write a fresh AuthRequestCreated for requests whose first one was never handled."""
+    async with conn.transaction():
+        lost = await auth_requests.claim_unannounced(conn, created_before=created_before,
+                                                     max_reannounce=max_reannounce, limit=limit)
+        for request in lost:
+            await outbox.add(
+                conn,
+                AuthRequestCreated(request_id=request.id, client_id=request.client_id,
+                                   delivery_mode=request.delivery_mode, occurred_at=now),
+            )
+        return lost

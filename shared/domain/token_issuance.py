@@ -24,6 +24,7 @@ from shared.repositories.clients import Client
 from shared.repositories.tokens import TokenRecord
 
 REFRESH_TOKEN_GRANT = "refresh_token"
+PUSH_AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,10 @@ class Minter:
     issuer: str
 
     async def mint(self, conn: asyncpg.Connection, client: Client, grant: Grant, *,
-                   config: ServerConfig, now: datetime,
-                   id_token_extra: dict[str, Any] | None = None) -> TokenSet:
-        """Sign the tokens and record them in the caller's transaction."""
+                   config: ServerConfig, now: datetime, push_auth_req_id: str | None = None) -> TokenSet:
+        """Sign the tokens and record them in the caller's transaction. For push delivery
+        (``push_auth_req_id``) the id_token also carries the auth_req_id and rt_hash
+        (CIBA Core 10.3.1)."""
         jti = uuid4()
         access_token = jose_tokens.sign(
             self.keyring, jose_tokens.ACCESS_TOKEN_ALG,
@@ -88,8 +90,11 @@ class Minter:
                 uuid4(), "refresh", self.secrets.hash(refresh_token), client, grant, now,
                 now + timedelta(seconds=config.refreshTokenLifetime)))
         alg = client.id_token_signed_response_alg
-        extra = dict(id_token_extra or {})
-        extra["at_hash"] = jose_tokens.half_hash(access_token, alg)
+        extra: dict[str, Any] = {"at_hash": jose_tokens.half_hash(access_token, alg)}
+        if push_auth_req_id is not None:
+            extra[PUSH_AUTH_REQ_ID_CLAIM] = push_auth_req_id
+            if refresh_token:
+                extra["rt_hash"] = jose_tokens.half_hash(refresh_token, alg)
         id_token = jose_tokens.sign(
             self.keyring, alg,
             jose_tokens.id_token_claims(
@@ -114,9 +119,9 @@ class Minter:
 
 async def issue_for_request(conn: asyncpg.Connection, minter: Minter, request: AuthRequest,
                             client: Client, *, config: ServerConfig, now: datetime, service: str,
-                            id_token_extra: dict[str, Any] | None = None) -> TokenSet | None:
-    """approved -> tokens_issued and the token set, in one transaction; None if another
-    exchange got there first."""
+                            push_auth_req_id: str | None = None) -> TokenSet | None:
+    """approved -> tokens_issued and the token set, in the caller's transaction (or a new
+    one); None if another exchange got there first."""
     async with conn.transaction():
         issued = await auth_requests.mark_tokens_issued(conn, request.id, now)
         if issued is None:
@@ -124,6 +129,6 @@ async def issue_for_request(conn: asyncpg.Connection, minter: Minter, request: A
         grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
                       auth_time=request.auth_time, acr=request.acr)
         token_set = await minter.mint(conn, client, grant, config=config, now=now,
-                                      id_token_extra=id_token_extra)
+                                      push_auth_req_id=push_auth_req_id)
         await auth_requests.add_history(conn, request.id, "tokens_issued", now, service)
         return token_set

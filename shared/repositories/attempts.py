@@ -46,3 +46,10 @@ async def deliveries(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) 
         request_id,
     )
     return [dict(row) for row in rows]
+
+
+async def notification_sent(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM notification_attempts WHERE auth_request_id = $1 AND outcome = 'sent' LIMIT 1",
+        request_id,
+    ))

@@ -35,13 +35,18 @@ class AuthRequest:
     acr: str | None
     failure_reason: str | None
     tokens_issued_at: datetime | None
+    push_payload_enc: str | None = None
+    delivery_state: str | None = None
+    reannounced: int = 0
 
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
     " binding_message, client_notification_token_enc, status, interval_sec, last_polled_at,"
-    " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at"
+    " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at,"
+    " push_payload_enc, delivery_state, reannounced"
 )
+_INSERT_COLUMNS = _COLUMNS.rsplit(", push_payload_enc", 1)[0]
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
 
 
@@ -51,7 +56,7 @@ def _from_row(row: asyncpg.Record | None) -> AuthRequest | None:
 
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
-        f"INSERT INTO auth_requests ({_COLUMNS}) VALUES"
+        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
@@ -194,3 +199,44 @@ async def count_pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: s
         "SELECT count(*) FROM auth_requests WHERE sub = $1 AND status = 'pending' AND expires_at > $2",
         sub, now,
     )
+
+
+REQUEST_CHANGED_CHANNEL = "ciba_request_changed"
+
+
+async def notify_changed(conn: asyncpg.Connection, request_id: UUID) -> None:
+    """Wake long polls waiting on this request (delivered only if the transaction commits)."""
+    await conn.execute("SELECT pg_notify($1, $2)", REQUEST_CHANGED_CHANNEL, str(request_id))
+
+
+async def store_push_payload(conn: asyncpg.Connection, request_id: UUID, payload_enc: str) -> None:
+    await conn.execute("UPDATE auth_requests SET push_payload_enc = $2 WHERE id = $1", request_id, payload_enc)
+
+
+async def finish_delivery(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, state: str) -> None:
+    """Record how the callback ended and drop any kept push payload."""
+    await conn.execute(
+        "UPDATE auth_requests SET delivery_state = $2, push_payload_enc = NULL WHERE id = $1",
+        request_id, state,
+    )
+
+
+async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetime, max_reannounce: int,
+                            limit: int) -> list[AuthRequest]:
+    """Pending requests old enough to have been notified, with no notification attempt and no
+    event waiting in the outbox: their created event was lost or dead-lettered. Counts the
+    re-announcement on each."""
+    rows = await conn.fetch(
+        f"""UPDATE auth_requests r SET reannounced = r.reannounced + 1
+              FROM (SELECT a.id FROM auth_requests a
+                     WHERE a.status = 'pending' AND a.created_at < $1 AND a.reannounced < $2
+                       AND NOT EXISTS (SELECT 1 FROM notification_attempts n WHERE n.auth_request_id = a.id)
+                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.auth_request_id = a.id)
+                     ORDER BY a.created_at
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED) lost
+             WHERE r.id = lost.id
+         RETURNING {_R_COLUMNS}""",
+        created_before, max_reannounce, limit,
+    )
+    return [AuthRequest(**dict(row)) for row in rows]

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.backing import Backing, fresh_backing
+from tests.support.callback import CallbackServer
 from tests.support.rp import RelyingParty
 from tests.support.stack import Stack
+from tests.support.tls import TestPKI, make_pki
 from tests.support.webhook import WebhookReceiver
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -46,10 +48,24 @@ def e2e_backing(server_urls) -> Iterator[Backing]:
 
 
 @pytest.fixture(scope="session")
-def stack(e2e_backing: Backing, webhook: WebhookReceiver,
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+async def callbacks(pki: TestPKI) -> AsyncIterator[CallbackServer]:
+    server = CallbackServer(pki)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_backing: Backing, webhook: WebhookReceiver, callbacks: CallbackServer, pki: TestPKI,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("logs")
-    stack = Stack(e2e_backing.database_url, e2e_backing.amqp_url, e2e_backing.namespace, log_dir)
+    stack = Stack(e2e_backing.database_url, e2e_backing.amqp_url, e2e_backing.namespace, log_dir,
+                  extra_env={"CIBA_OUTBOUND_CA_BUNDLE": str(pki.ca_file)})
     notification = {"notifier": "webhook",
                     "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
     stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(notification))

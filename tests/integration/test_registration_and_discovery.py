@@ -130,3 +130,13 @@ async def test_wrong_method_or_path_answers_json_not_a_stack_trace(http, method,
     response = await http.request(method, path)
     assert response.status in (404, 405)
     assert "error" in await response.json()
+
+
+async def test_a_callback_into_a_private_network_is_refused_unless_the_operator_allows_it(http, gateway) -> None:
+    metadata = {**CIBA, "backchannel_token_delivery_mode": "ping",
+                "backchannel_client_notification_endpoint": "https://10.1.2.3/cb"}
+    refused = await http.post("/register", json=metadata)
+    assert (await refused.json())["error"] == "invalid_client_metadata"
+    async with server_property(gateway, "notificationEndpointAllowPrivateNetworks", True):
+        allowed = await http.post("/register", json=metadata)
+    assert allowed.status == 201

@@ -56,13 +56,15 @@ class Stack:
     def log_path(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
 
-    def start(self, service: str, *, wait: bool = True) -> None:
-        log = open(self.log_path(service), "ab")  # noqa: SIM115 - owned by the process
-        self.processes[service] = subprocess.Popen(
+    def start(self, service: str, *, wait: bool = True, name: str | None = None) -> None:
+        """Start ``service``; ``name`` tells replicas apart (own log file and handle)."""
+        name = name or service
+        log = open(self.log_path(name), "ab")  # noqa: SIM115 - owned by the process
+        self.processes[name] = subprocess.Popen(
             [str(BIN / f"ciba-{service}")], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         if wait:
-            self.wait_ready(service)
+            self.wait_ready(name)
 
     def start_all(self) -> None:
         for service in SERVICES:
@@ -71,13 +73,16 @@ class Stack:
             self.wait_ready(service)
 
     def wait_ready(self, service: str, timeout: float = 30.0) -> None:
+        """Until the process logged service_ready since it started."""
         deadline = time.monotonic() + timeout
         process = self.processes[service]
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{service} exited with {process.returncode}:\n{self.logs(service)[-3000:]}")
-            if any(line.get("event") == "service_ready" for line in self.log_lines(service)):
+            starts = [i for i, line in enumerate(self.log_lines(service)) if line.get("event") == "service_starting"]
+            ready = [i for i, line in enumerate(self.log_lines(service)) if line.get("event") == "service_ready"]
+            if starts and ready and ready[-1] > starts[-1]:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{service} did not become ready:\n{self.logs(service)[-3000:]}")

@@ -180,8 +180,7 @@ async def decide(request: web.Request) -> web.Response:
         return render_message(request, "This request is closed",
                               "This sign-in request was already answered or has expired.",
                               status=410)
-    auth_req_id = gw.rt.secrets.decrypt(decided.auth_req_id_enc)
-    with bind_request(auth_req_id=auth_req_id):
+    with bind_request(auth_req_id=gw.rt.auth_req_id(decided)):
         log.info("auth_request_decided", decision=decided.status)
     if decided.status == "approved":
         response = render_message(request, "Approved",

@@ -25,6 +25,7 @@ from shared.crypto import new_token
 from shared.domain.claims import SCOPES_SUPPORTED
 from shared.errors import AccessDenied, InvalidClientMetadata, InvalidRequest
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
+from shared.outbound import AddressPolicy, literal_address_refused
 from shared.repositories import clients as clients_repo
 from shared.repositories.clients import CIBA_GRANT, Client
 from shared.urls import check_callback_url
@@ -133,6 +134,11 @@ def _check_against_server(metadata: ClientMetadata, config: ServerConfig, develo
         problem = check_callback_url(endpoint, development=development)
         if problem:
             raise InvalidClientMetadata(f"backchannel_client_notification_endpoint {problem}")
+        policy = AddressPolicy(allow_private=config.notificationEndpointAllowPrivateNetworks,
+                               allow_loopback=development)
+        if literal_address_refused(endpoint, policy):
+            raise InvalidClientMetadata("backchannel_client_notification_endpoint must not point into a "
+                                        "private, loopback or link-local network")
     alg = metadata.backchannel_authentication_request_signing_alg
     if alg is not None and alg not in config.backchannelAuthenticationRequestSigningAlgValuesSupported:
         raise InvalidClientMetadata(f"backchannel_authentication_request_signing_alg: {alg} is not accepted")

@@ -1,7 +1,8 @@
 """POST /token (RFC 6749 3.2): authenticate the client, then hand over to the grant.
 
 Grants: ``urn:openid:params:grant-type:ciba`` (CIBA Core 10.1) and ``refresh_token``
-(RFC 6749 6). Every answer, success or error, carries Cache-Control: no-store.
+(RFC 6749 6). Every answer, success or error, carries Cache-Control: no-store. A CIBA poll
+with ``Prefer: wait=N`` is held open while the request is pending (see long_poll).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from services.gateway.client_auth import authenticate_client
 from services.gateway.context import gateway
 from services.gateway.forms import read_form
 from services.gateway.grants import ciba, refresh_token
+from services.gateway.long_poll import requested_wait
 from services.gateway.middleware import NO_STORE
 from shared.errors import UnauthorizedClient, UnsupportedGrantType
 
@@ -29,5 +31,6 @@ async def handle(request: web.Request) -> web.Response:
     client = await authenticate_client(request, form, gw)
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
-    body = await exchange(gw, client, form)
+    wait = requested_wait(request.headers.getall("Prefer", []))
+    body = await exchange(gw, client, form, wait=wait)
     return web.json_response(body, headers=NO_STORE)

@@ -2,12 +2,14 @@
 
 Checked in a fixed order: the client's mode, the auth_req_id (one indexed statement that also
 stamps the poll), expiry, the pending states (slow_down / authorization_pending), the final
-states, then the one-time exchange for tokens.
+states, then the one-time exchange for tokens. A pending poll that asked to wait is held
+until the request changes (long polling, see services.gateway.long_poll).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.gateway.context import Gateway
@@ -24,33 +26,64 @@ from shared.errors import (
 )
 from shared.logging import bind_request, get_logger
 from shared.repositories import auth_requests
+from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 
 GRANT_TYPE = CIBA_GRANT
 log = get_logger("ciba.gateway")
 
 
-async def exchange(gw: Gateway, client: Client, form: Form) -> dict[str, Any]:
+async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None) -> dict[str, Any]:
     if client.backchannel_token_delivery_mode == "push":
         raise UnauthorizedClient("push clients receive their tokens at their notification endpoint")
     auth_req_id = form.require("auth_req_id")
     with bind_request(auth_req_id=auth_req_id, client_id=client.client_id):
-        return await _exchange(gw, client, auth_req_id)
+        return await _exchange(gw, client, auth_req_id, wait)
 
 
-async def _exchange(gw: Gateway, client: Client, auth_req_id: str) -> dict[str, Any]:
+async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | None) -> dict[str, Any]:
     rt = gw.rt
     now = rt.clock.now()
     poll = await auth_requests.record_poll(rt.pool, rt.secrets.hash(auth_req_id), client.client_id, now)
     if poll is None:
         raise InvalidGrant("auth_req_id is unknown or was issued to another client")
     request = poll.request
-    status = request.status
+    if _is_waiting(request, now) and not poll.too_fast and wait:
+        request = await _hold(gw, request, wait, now)
+        now = rt.clock.now()
+    return await _answer(gw, client, request, now, too_fast=poll.too_fast)
 
+
+def _is_waiting(request: AuthRequest, now: datetime) -> bool:
+    return request.status == "pending" and request.expires_at > now
+
+
+async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime) -> AuthRequest:
+    """Hold a pending poll until the request changes or the wait runs out."""
+    remaining = (request.expires_at - now).total_seconds()
+    timeout = min(wait, gw.rt.config.cibaLongPollingMaxWaitSec, remaining)
+    if timeout <= 0 or gw.waiters.full:
+        return request
+    with gw.waiters.subscription(str(request.id)) as changed:
+        # Re-read once subscribed: a decision may have landed since the poll was stamped.
+        current = await auth_requests.get(gw.rt.pool, request.id)
+        if current is None or current.status != "pending":
+            return current or request
+        try:
+            await asyncio.wait_for(asyncio.shield(changed), timeout)
+        except TimeoutError:
+            return current
+    return await auth_requests.get(gw.rt.pool, request.id) or current
+
+
+async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, *,
+                  too_fast: bool) -> dict[str, Any]:
+    rt = gw.rt
+    status = request.status
     if status == "expired" or (status == "pending" and request.expires_at <= now):
         raise ExpiredToken("the auth_req_id has expired")
     if status == "pending":
-        if poll.too_fast:
+        if too_fast:
             raise SlowDown(f"poll at most every {request.interval_sec} seconds")
         raise AuthorizationPending("the user has not yet decided")
     if status == "denied":

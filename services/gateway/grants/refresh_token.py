@@ -31,7 +31,7 @@ def _narrowed_scope(form: Form, granted: list[str]) -> list[str]:
     return asked
 
 
-async def exchange(gw: Gateway, client: Client, form: Form) -> dict[str, Any]:
+async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None) -> dict[str, Any]:
     rt = gw.rt
     presented = form.require("refresh_token")
     now = rt.clock.now()

@@ -1,0 +1,70 @@
+"""Long polling at /token (CIBA Core 7.3 allows the token endpoint to hold a poll open).
+
+A client opts in with ``Prefer: wait=N`` (RFC 7240). A poll on a pending request is held up
+to min(N, cibaLongPollingMaxWaitSec, the request's remaining life) and answered as soon as
+the request changes: the transition's NOTIFY (``ciba_request_changed``, sent only when its
+transaction commits) wakes the waiting poll through the gateway's one LISTEN connection.
+No sleep loop, no per-poll database connection while waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from shared.db.listener import PgListener
+from shared.repositories.auth_requests import REQUEST_CHANGED_CHANNEL
+
+# Beyond this many held polls per gateway process, polls are answered at once.
+MAX_WAITERS = 10_000
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d{1,6})\"?(?:$|[,;\s])", re.IGNORECASE)
+
+
+def requested_wait(prefer_headers: list[str]) -> int | None:
+    """The ``wait`` preference of RFC 7240, in seconds, if the client sent one."""
+    for header in prefer_headers:
+        match = _WAIT.search(header)
+        if match:
+            return int(match[1])
+    return None
+
+
+class RequestWaiters:
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._count = 0
+
+    def attach(self, listener: PgListener) -> None:
+        listener.subscribe(REQUEST_CHANGED_CHANNEL, self._wake)
+        # Notifications sent while the connection was down are lost: wake everyone to re-read.
+        listener.on_reconnect(self._wake_all)
+
+    @property
+    def full(self) -> bool:
+        return self._count >= MAX_WAITERS
+
+    def _wake(self, request_id: str) -> None:
+        for future in self._waiting.pop(request_id, ()):
+            if not future.done():
+                future.set_result(None)
+
+    def _wake_all(self) -> None:
+        for request_id in list(self._waiting):
+            self._wake(request_id)
+
+    @contextmanager
+    def subscription(self, request_id: str) -> Iterator[asyncio.Future[None]]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(request_id, set()).add(future)
+        self._count += 1
+        try:
+            yield future
+        finally:
+            self._count -= 1
+            waiters = self._waiting.get(request_id)
+            if waiters is not None:
+                waiters.discard(future)
+                if not waiters:
+                    del self._waiting[request_id]

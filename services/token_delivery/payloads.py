@@ -1,0 +1,63 @@
+"""What is sent to the client notification endpoint (CIBA Core 10.2 and 10.3).
+
+- ping: ``{"auth_req_id": ...}``; the client then calls /token.
+- push, approved: the token response plus ``auth_req_id``, minted once. The id_token carries
+  ``urn:openid:params:jwt:claim:auth_req_id``, ``at_hash`` and ``rt_hash`` (10.3.1). The
+  payload is kept encrypted until the push succeeds or is given up, so a retried push
+  carries the same tokens and no second set of live tokens exists for one request.
+- push, denied / expired / failed: ``{"error", "error_description", "auth_req_id"}`` (10.3.2)
+  with access_denied, expired_token or transaction_failed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.bus.consumer import GiveUp
+from shared.domain.token_issuance import Minter, issue_for_request
+from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
+from shared.repositories import auth_requests
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.clients import Client
+from shared.runtime import Runtime
+
+PUSH_ERRORS = {
+    "denied": ("access_denied", "the user denied the request"),
+    "expired": ("expired_token", "the request expired before the user decided"),
+    "failed": ("transaction_failed", "the request could not be completed"),
+}
+
+
+def ping(auth_req_id: str) -> dict[str, Any]:
+    return {"auth_req_id": auth_req_id}
+
+
+def push_error(event: AnyEvent, auth_req_id: str) -> dict[str, Any]:
+    if isinstance(event, AuthRequestDecided):
+        outcome = event.decision
+    elif isinstance(event, AuthRequestExpired):
+        outcome = "expired"
+    else:
+        outcome = "failed"
+    error, description = PUSH_ERRORS[outcome]
+    return {"error": error, "error_description": description, "auth_req_id": auth_req_id}
+
+
+async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client: Client,
+                      auth_req_id: str) -> dict[str, Any]:
+    """The push token payload: the kept one on a retry, else mint and keep it atomically."""
+    if request.push_payload_enc:
+        return json.loads(rt.secrets.decrypt(request.push_payload_enc))
+    async with rt.pool.acquire() as conn, conn.transaction():
+        token_set = await issue_for_request(conn, minter, request, client, config=rt.config,
+                                            now=rt.clock.now(), service=rt.service,
+                                            push_auth_req_id=auth_req_id)
+        if token_set is None:  # another delivery minted them first
+            current = await auth_requests.get(conn, request.id)
+            if current is None or current.push_payload_enc is None:
+                raise GiveUp("tokens were already issued and are no longer held for delivery")
+            return json.loads(rt.secrets.decrypt(current.push_payload_enc))
+        payload = {**token_set.as_response(), "auth_req_id": auth_req_id}
+        await auth_requests.store_push_payload(conn, request.id, rt.secrets.encrypt(json.dumps(payload)))
+        return payload
