@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -90,7 +91,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail("the database schema is missing: run 'ciba-admin db upgrade'")
     except (OSError, asyncpg.PostgresError) as exc:
         _fail(f"database error: {exc}")
-    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+    print(json.dumps(result, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
 
 
 def _fail(message: str) -> None:
