@@ -27,10 +27,20 @@ class Client:
     id_token_signed_response_alg: str
     metadata: dict[str, Any]
     created_at: datetime
+    client_secret_enc: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
 
     @property
     def display_name(self) -> str:
         return self.client_name or self.client_id
+
+    @property
+    def jwks(self) -> dict[str, Any] | None:
+        return self.metadata.get("jwks")
+
+    @property
+    def jwks_uri(self) -> str | None:
+        return self.metadata.get("jwks_uri")
 
     @property
     def uses_ciba(self) -> bool:
@@ -41,19 +51,20 @@ _COLUMNS = (
     "client_id, client_secret_hash, client_name, token_endpoint_auth_method, grant_types, scope,"
     " backchannel_token_delivery_mode, backchannel_client_notification_endpoint,"
     " backchannel_authentication_request_signing_alg, backchannel_user_code_parameter,"
-    " id_token_signed_response_alg, metadata, created_at"
+    " id_token_signed_response_alg, metadata, created_at, client_secret_enc, token_endpoint_auth_signing_alg"
 )
 
 
 async def insert(conn: asyncpg.Connection, client: Client) -> None:
     await conn.execute(
-        f"INSERT INTO clients ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        f"INSERT INTO clients ({_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         client.client_id, client.client_secret_hash, client.client_name,
         client.token_endpoint_auth_method, client.grant_types, client.scope,
         client.backchannel_token_delivery_mode, client.backchannel_client_notification_endpoint,
         client.backchannel_authentication_request_signing_alg,
         client.backchannel_user_code_parameter, client.id_token_signed_response_alg,
-        client.metadata, client.created_at,
+        client.metadata, client.created_at, client.client_secret_enc, client.token_endpoint_auth_signing_alg,
     )
     await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client.client_id)
 

@@ -18,9 +18,12 @@ class User:
     claims: dict[str, Any] = field(default_factory=dict)
     user_code_hash: str | None = None
     totp_secret_enc: str | None = None
+    totp_last_step: int | None = None
 
 
-_COLUMNS = "sub, username, email, phone_number, password_hash, claims, user_code_hash, totp_secret_enc"
+_COLUMNS = (
+    "sub, username, email, phone_number, password_hash, claims, user_code_hash, totp_secret_enc, totp_last_step"
+)
 
 
 class UserExists(Exception):
@@ -30,9 +33,9 @@ class UserExists(Exception):
 async def insert(conn: asyncpg.Connection, user: User) -> None:
     try:
         await conn.execute(
-            f"INSERT INTO users ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            f"INSERT INTO users ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             user.sub, user.username, user.email, user.phone_number, user.password_hash,
-            user.claims, user.user_code_hash, user.totp_secret_enc,
+            user.claims, user.user_code_hash, user.totp_secret_enc, user.totp_last_step,
         )
     except asyncpg.UniqueViolationError as exc:
         raise UserExists(exc.constraint_name or "users") from None

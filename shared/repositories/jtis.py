@@ -1,0 +1,23 @@
+"""Single-use JWT ids (client assertions, signed authentication requests)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+
+async def use(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, purpose: str, jti: str,
+              expires_at: datetime) -> bool:
+    """Record the jti; False when this client already used it for this purpose."""
+    inserted = await conn.fetchval(
+        """INSERT INTO used_jtis (client_id, purpose, jti, expires_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        client_id, purpose, jti, expires_at,
+    )
+    return bool(inserted)
+
+
+async def purge_expired(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> int:
+    result = await conn.execute("DELETE FROM used_jtis WHERE expires_at < $1", now)
+    return int(result.split()[-1])
