@@ -17,12 +17,15 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 MAX_RESPONSE_BODY = 64 * 1024
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -51,6 +54,12 @@ class AddressPolicy:
         if not ip.is_global:
             return self.allow_private
         return True
+
+
+def address_policy(rt: Runtime) -> AddressPolicy:
+    """Loopback is reachable in development; private networks only when the operator says so."""
+    return AddressPolicy(allow_private=rt.config.notificationEndpointAllowPrivateNetworks,
+                         allow_loopback=rt.settings.development)
 
 
 class GuardedResolver(AbstractResolver):

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     code = user.add_parser("set-code", help="set the user's CIBA user_code")
     code.add_argument("username")
     code.add_argument("code")
+    set_totp = user.add_parser("set-totp", help="give the user a new TOTP secret; prints the otpauth URI")
+    set_totp.add_argument("username")
 
     client = sub.add_parser("client", help="registered clients").add_subparsers(dest="action", required=True)
     client.add_parser("list")
@@ -70,6 +72,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitab
     ("config", "unset"): commands.config_unset,
     ("user", "add"): commands.user_add,
     ("user", "set-code"): commands.user_set_code,
+    ("user", "set-totp"): commands.user_set_totp,
     ("client", "list"): commands.client_list,
     ("request", "show"): commands.request_show,
 }

@@ -7,14 +7,17 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import asyncpg
 
+from shared import totp
 from shared.config.model import PROPERTY_NAMES, ConfigError, build_config
 from shared.crypto import Secrets
 from shared.db import migrate
 from shared.db.pool import connect
+from shared.domain.user_code import InvalidUserCode, hash_user_code
 from shared.passwords import hash_password
 from shared.repositories import attempts, auth_requests, clients, users
 from shared.repositories import config as config_repo
@@ -136,12 +139,33 @@ async def user_add(settings: Settings, args: argparse.Namespace) -> Any:
 
 
 async def user_set_code(settings: Settings, args: argparse.Namespace) -> Any:
-    if not args.code or len(args.code) > 64:
-        raise CommandError("the user code must be 1 to 64 characters")
+    try:
+        code_hash = hash_user_code(args.code)
+    except InvalidUserCode as exc:
+        raise CommandError(str(exc)) from None
     async with _db(settings) as conn:
-        if not await users.set_user_code(conn, args.username, hash_password(args.code)):
+        if not await users.set_user_code(conn, args.username, code_hash):
             raise CommandError(f"no user named {args.username!r}")
     return {"username": args.username, "user_code": "set"}
+
+
+async def user_set_totp(settings: Settings, args: argparse.Namespace) -> Any:
+    """A new TOTP secret for the user, kept encrypted; the URI is shown once, for the app."""
+    secret = totp.new_secret()
+    try:
+        uri = totp.provisioning_uri(secret, args.username, _totp_issuer(settings))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    secret_enc = Secrets(settings.secret_key_bytes).encrypt(secret)
+    async with _db(settings) as conn:
+        if not await users.enrol_totp(conn, args.username, secret_enc):
+            raise CommandError(f"no user named {args.username!r}")
+    return {"username": args.username, "otpauth_uri": uri}
+
+
+def _totp_issuer(settings: Settings) -> str:
+    """The name an authenticator app shows beside the code: the issuer's host name."""
+    return urlsplit(settings.issuer).hostname or "ciba"
 
 
 async def client_list(settings: Settings, args: argparse.Namespace) -> Any:

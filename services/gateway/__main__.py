@@ -10,9 +10,12 @@ from services.gateway.app import create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
 from services.gateway.long_poll import RequestWaiters
+from services.gateway.rate_limit import RateLimiter
 from shared.domain.token_issuance import Minter
+from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import get_logger
+from shared.outbound import address_policy, create_session
 from shared.runtime import Runtime, run_service, start_watchers
 
 SERVICE = "gateway"
@@ -29,8 +32,11 @@ async def build_gateway(rt: Runtime) -> Gateway:
     clients.attach(rt.listener)
     waiters = RequestWaiters()
     waiters.attach(rt.listener)
+    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
+                          user_agent="ciba-gateway")
     return Gateway(rt=rt, clients=clients, keyring=keyring,
-                   minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters)
+                   minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
+                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
@@ -42,6 +48,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        await gw.close()
         raise RuntimeError(f"cannot listen on {rt.settings.http_host}:{rt.settings.http_port}: "
                            f"{exc.strerror or exc}") from None
     start_watchers(rt)
@@ -50,6 +57,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
     await stop.wait()
     log.info("service_stopping")
     await runner.cleanup()  # stops accepting, lets requests in flight finish
+    await gw.close()
 
 
 def main() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.context import GATEWAY, Gateway
-from services.gateway.device import pages
+from services.gateway.device import account, pages
 from services.gateway.endpoints import (
     bc_authorize,
     discovery,
     health,
     jwks,
+    openapi,
     register,
     token,
     userinfo,
@@ -38,9 +39,11 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_post(token.PATH, token.handle)
     app.router.add_get(userinfo.PATH, userinfo.handle)
     app.router.add_post(userinfo.PATH, userinfo.handle)
+    app.router.add_routes(account.routes())
     app.router.add_get("/device/{ref}", pages.show)
     app.router.add_post("/device/{ref}/login", pages.login)
     app.router.add_post("/device/{ref}/decision", pages.decide)
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
+    app.router.add_get(openapi.PATH, openapi.handle)
     return app

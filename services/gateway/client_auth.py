@@ -1,24 +1,40 @@
-"""Client authentication at /bc-authorize and /token (RFC 6749 2.3.1).
+"""Client authentication at /bc-authorize and /token (RFC 6749 2.3, RFC 7523, OIDC Core 9).
 
-client_secret_basic and client_secret_post; a client may use only the method it registered.
-Any failure is 401 invalid_client with a WWW-Authenticate challenge, and never says whether
-the client_id exists. Secrets are compared as keyed hashes, in constant time.
+- client_secret_basic and client_secret_post: the secret, compared as a keyed hash in
+  constant time.
+- client_secret_jwt: an HMAC-signed assertion keyed with the client secret.
+- private_key_jwt: an assertion signed with a key from the client's jwks or jwks_uri.
+
+Assertions: iss = sub = client_id, aud the issuer or the endpoint's URL, exp required and at
+most five minutes ahead, jti single-use within its lifetime, alg from an allow-list (never
+``none``). A client may use only the method it registered. Any failure is 401
+invalid_client with a WWW-Authenticate challenge, worded so it never tells whether a
+client_id exists.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 from aiohttp import web
+from joserfc.jwk import OctKey
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.errors import InvalidClient, InvalidRequest
+from shared.jose import jwt_checks
+from shared.jose.client_keys import ClientKeysUnavailable
+from shared.repositories import jtis
 from shared.repositories.clients import Client
 
-SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+HMAC_ALGS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGS = ("RS256", "PS256", "ES256")
+ASSERTION_MAX_LIFETIME_SEC = 300
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -42,19 +58,33 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
 async def authenticate_client(request: web.Request, form: Form, gw: Gateway) -> Client:
     basic = _basic_credentials(request)
     posted_secret = form.get("client_secret")
-    if basic is not None and (posted_secret is not None or "client_assertion" in form):
+    assertion = form.get("client_assertion")
+    if sum(x is not None for x in (basic, posted_secret, assertion)) > 1:
         raise InvalidRequest("use exactly one client authentication method")
     if basic is not None:
-        method, (client_id, secret) = "client_secret_basic", basic
+        client_id, secret = basic
         if form.get("client_id") not in (None, client_id):
             raise InvalidRequest("client_id does not match the authenticated client")
-    elif posted_secret is not None:
-        method, client_id, secret = "client_secret_post", form.get("client_id") or "", posted_secret
-    elif "client_assertion" in form:
-        raise InvalidClient("client assertions are not accepted for this client")
-    else:
-        raise InvalidClient("client authentication is required")
+        return await _by_secret(gw, "client_secret_basic", client_id, secret)
+    if posted_secret is not None:
+        return await _by_secret(gw, "client_secret_post", form.get("client_id") or "", posted_secret)
+    if assertion is not None:
+        if form.get("client_assertion_type") != JWT_BEARER:
+            raise InvalidClient(f"client_assertion_type must be {JWT_BEARER}")
+        return await _by_assertion(request, gw, form.get("client_id"), assertion)
+    raise InvalidClient("client authentication is required")
 
+
+async def _registered(gw: Gateway, client_id: str, method: str) -> Client:
+    client = await gw.clients.get(client_id) if client_id else None
+    if client is None:
+        raise InvalidClient("client authentication failed")
+    if client.token_endpoint_auth_method != method:
+        raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
+    return client
+
+
+async def _by_secret(gw: Gateway, method: str, client_id: str, secret: str) -> Client:
     client = await gw.clients.get(client_id) if client_id else None
     if client is None or client.client_secret_hash is None:
         gw.rt.secrets.hash(secret)  # same work as a real check, so timing does not tell
@@ -64,3 +94,55 @@ async def authenticate_client(request: web.Request, form: Form, gw: Gateway) -> 
     if client.token_endpoint_auth_method != method:
         raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
     return client
+
+
+async def _by_assertion(request: web.Request, gw: Gateway, client_id: str | None, assertion: str) -> Client:
+    try:
+        peeked = jwt_checks.peek(assertion)
+    except jwt_checks.JwtRejected as exc:
+        raise InvalidClient(f"client_assertion: {exc}") from None
+    issuer = peeked.claims.get("iss")
+    if not isinstance(issuer, str) or (client_id is not None and client_id != issuer):
+        raise InvalidClient("client_assertion: iss must be the client_id")
+    alg = peeked.header.get("alg")
+    method = "client_secret_jwt" if isinstance(alg, str) and alg.startswith("HS") else "private_key_jwt"
+    client = await _registered(gw, issuer, method)
+    try:
+        claims = await _verify_assertion(gw, client, assertion)
+        jwt_checks.check_audience(claims, {gw.issuer, f"{gw.issuer}{request.path}"})
+        if claims.get("sub") != client.client_id:
+            raise jwt_checks.JwtRejected("sub must be the client_id")
+        lifetime = jwt_checks.check_lifetime(claims, gw.rt.clock.now(), max_lifetime=ASSERTION_MAX_LIFETIME_SEC)
+        jti = jwt_checks.require_string(claims, "jti")
+    except jwt_checks.JwtRejected as exc:
+        raise InvalidClient(f"client_assertion: {exc}") from None
+    if not await jtis.use(gw.rt.pool, client.client_id, "client_assertion", jti,
+                          datetime.fromtimestamp(lifetime.exp + jwt_checks.LEEWAY_SEC, UTC)):
+        raise InvalidClient("client_assertion: this jti was already used")
+    return client
+
+
+def allowed_algs(client: Client, candidates: tuple[str, ...]) -> list[str]:
+    registered = client.token_endpoint_auth_signing_alg
+    return [registered] if registered in candidates else list(candidates)
+
+
+async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict:
+    if client.token_endpoint_auth_method == "client_secret_jwt":
+        if client.client_secret_enc is None:
+            raise jwt_checks.JwtRejected("the client has no secret to verify with")
+        key = OctKey.import_key(gw.rt.secrets.decrypt(client.client_secret_enc).encode())
+        return jwt_checks.verify(assertion, key, allowed_algs(client, HMAC_ALGS))
+    return await verify_with_client_keys(gw, client, assertion, allowed_algs(client, ASYMMETRIC_ALGS))
+
+
+async def verify_with_client_keys(gw: Gateway, client: Client, token: str, algorithms: list[str]) -> dict:
+    """Verify with the client's registered keys, refetching its jwks_uri once on an unknown kid."""
+    try:
+        keys = await gw.client_keys.keys(client)
+        try:
+            return jwt_checks.verify(token, keys, algorithms)
+        except jwt_checks.UnknownKeyId:
+            return jwt_checks.verify(token, await gw.client_keys.keys(client, refresh=True), algorithms)
+    except ClientKeysUnavailable as exc:
+        raise jwt_checks.JwtRejected(f"the client's keys are unavailable: {exc}") from None

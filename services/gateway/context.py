@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from services.gateway.client_cache import ClientCache
 from services.gateway.long_poll import RequestWaiters
+from services.gateway.rate_limit import RateLimiter
 from shared.domain.token_issuance import Minter
+from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import KeyRing
 from shared.runtime import Runtime
 
@@ -20,6 +23,12 @@ class Gateway:
     keyring: KeyRing
     minter: Minter
     waiters: RequestWaiters
+    client_keys: ClientKeyStore
+    rate_limiter: RateLimiter
+    http: aiohttp.ClientSession  # outbound: clients' jwks_uri
+
+    async def close(self) -> None:
+        await self.http.close()
 
     @property
     def issuer(self) -> str:

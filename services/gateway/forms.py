@@ -3,6 +3,9 @@ bodies only, each parameter at most once, empty values treated as absent."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import web
 from multidict import MultiDictProxy
 
@@ -12,8 +15,30 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 class Form:
-    def __init__(self, data: MultiDictProxy[str]) -> None:
+    """Request parameters: a form body, or the claims of a signed request object."""
+
+    def __init__(self, data: Mapping[str, str]) -> None:
         self._data = data
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any], names: tuple[str, ...]) -> Form:
+        """The parameters ``names`` from a JWT's claims. A JSON number is accepted where a
+        number is meant (requested_expiry); everything else must be a string."""
+        values: dict[str, str] = {}
+        for name in names:
+            value = claims.get(name)
+            if value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                values[name] = str(value)
+            elif isinstance(value, str):
+                values[name] = value
+            else:
+                raise InvalidRequest(f"{name} in the signed request must be a string")
+        return cls(values)
+
+    def present(self, names: tuple[str, ...]) -> list[str]:
+        return [name for name in names if name in self]
 
     def get(self, name: str) -> str | None:
         value = self._data.get(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.request_processor import expiry_sweep, recovery
+from services.request_processor import expiry_sweep, housekeeping, recovery
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.logging import get_logger
@@ -25,6 +25,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
             asyncio.create_task(relay.run(stop), name="outbox-relay"),
             asyncio.create_task(expiry_sweep.run(rt, stop), name="expiry-sweep"),
             asyncio.create_task(recovery.run(rt, stop), name="recovery"),
+            asyncio.create_task(housekeeping.run(rt, stop), name="housekeeping"),
         ]
         log.info("service_ready")
         await stop.wait()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from services.token_delivery.deliver import DeliverToClient, address_policy
+from services.token_delivery.deliver import DeliverToClient
 from shared.bus.service import consume_until_stopped
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import ensure_signing_keys, load_keyring
-from shared.outbound import create_session
+from shared.outbound import address_policy, create_session
 from shared.runtime import Runtime, run_service
 
 SERVICE = "token-delivery"

@@ -21,7 +21,7 @@ from shared.bus.topology import backoff_delay
 from shared.domain.token_issuance import Minter
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
-from shared.outbound import AddressPolicy, CallResult, post_json
+from shared.outbound import CallResult, address_policy, post_json
 from shared.repositories import attempts, auth_requests, clients
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
@@ -29,12 +29,6 @@ from shared.runtime import Runtime
 from shared.urls import check_callback_url
 
 log = get_logger("ciba.delivery")
-
-
-def address_policy(rt: Runtime) -> AddressPolicy:
-    """Loopback is reachable in development; private networks only when the operator says so."""
-    return AddressPolicy(allow_private=rt.config.notificationEndpointAllowPrivateNetworks,
-                         allow_loopback=rt.settings.development)
 
 
 class DeliverToClient:

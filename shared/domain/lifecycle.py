@@ -19,12 +19,24 @@ from shared.events import (
     AuthRequestExpired,
     AuthRequestFailed,
 )
-from shared.repositories import auth_requests, device_refs, outbox
+from shared.repositories import auth_requests, device_refs, outbox, users
 from shared.repositories.auth_requests import AuthRequest
 
 
-async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str) -> None:
+class TooManyPending(Exception):
+    """The user already has backchannelMaxPendingPerUser pending requests."""
+
+
+async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str,
+                 max_pending_per_user: int = 0) -> None:
+    """Store a new request. With ``max_pending_per_user`` the user's row is locked while
+    counting, so concurrent requests cannot slip past the cap together."""
     async with conn.transaction():
+        if max_pending_per_user > 0:
+            await users.lock(conn, request.sub)
+            pending = await auth_requests.count_pending_for_user(conn, request.sub, request.created_at)
+            if pending >= max_pending_per_user:
+                raise TooManyPending
         await auth_requests.insert(conn, request)
         await auth_requests.add_history(conn, request.id, "pending", request.created_at, service)
         await outbox.add(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -26,3 +27,8 @@ async def seen(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, message_i
             message_id,
         )
     )
+
+
+async def purge_older_than(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
+    result = await conn.execute("DELETE FROM processed_events WHERE processed_at < $1", cutoff)
+    return int(result.split()[-1])

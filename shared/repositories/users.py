@@ -76,8 +76,42 @@ async def set_user_code(conn: asyncpg.Connection, username: str, code_hash: str)
     return result.endswith(" 1")
 
 
-async def set_totp_secret(conn: asyncpg.Connection, username: str, secret_enc: str) -> bool:
+_CLAIM_PREDICATES = {
+    "username": "username = $1",
+    "email": "lower(email) = lower($1)",
+    "phone_number": "phone_number = $1",
+}
+
+
+async def find_by_claim(conn: asyncpg.Connection | asyncpg.Pool, claim: str, value: str) -> list[User]:
+    """Users whose ``claim`` (username, email, phone_number) equals ``value``; at most two."""
+    predicate = _CLAIM_PREDICATES.get(claim)
+    if predicate is None:
+        return []
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM users WHERE {predicate} LIMIT 2", value)
+    return [User(**dict(row)) for row in rows]
+
+
+async def lock(conn: asyncpg.Connection, sub: str) -> None:
+    """Hold the user's row until the caller's transaction ends."""
+    await conn.execute("SELECT 1 FROM users WHERE sub = $1 FOR UPDATE", sub)
+
+
+async def enrol_totp(conn: asyncpg.Connection, username: str, secret_enc: str) -> bool:
+    """Give the user a new TOTP secret; the steps used with an old one no longer matter."""
     result = await conn.execute(
-        "UPDATE users SET totp_secret_enc = $2 WHERE username = $1", username, secret_enc
+        "UPDATE users SET totp_secret_enc = $2, totp_last_step = NULL WHERE username = $1",
+        username, secret_enc,
+    )
+    return result.endswith(" 1")
+
+
+async def use_totp_step(conn: asyncpg.Connection | asyncpg.Pool, sub: str, step: int) -> bool:
+    """Record ``step`` as the user's last TOTP step, unless it (or a later one) was already
+    used: of two logins racing with one code, only one gets True."""
+    result = await conn.execute(
+        "UPDATE users SET totp_last_step = $2"
+        " WHERE sub = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        sub, step,
     )
     return result.endswith(" 1")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.gateway.__main__ import build_gateway
@@ -46,8 +48,10 @@ async def runtime(settings: Settings, clock: FrozenClock) -> AsyncIterator[Runti
 
 
 @pytest.fixture
-async def gateway(runtime: Runtime) -> Gateway:
-    return await build_gateway(runtime)
+async def gateway(runtime: Runtime) -> AsyncIterator[Gateway]:
+    gw = await build_gateway(runtime)
+    yield gw
+    await gw.close()
 
 
 @pytest.fixture
@@ -55,3 +59,27 @@ async def http(gateway: Gateway) -> AsyncIterator[TestClient]:
     """The gateway app over real HTTP on 127.0.0.1, in this process."""
     async with TestClient(TestServer(create_app(gateway))) as client:
         yield client
+
+
+@dataclass
+class JwksServer:
+    """A client's jwks_uri, served over HTTP on 127.0.0.1 (allowed in development)."""
+
+    document: dict = field(default_factory=lambda: {"keys": []})
+    fetches: int = 0
+    url: str = ""
+
+
+@pytest.fixture
+async def jwks_server() -> AsyncIterator[JwksServer]:
+    server = JwksServer()
+
+    async def serve(_request: web.Request) -> web.Response:
+        server.fetches += 1
+        return web.json_response(server.document)
+
+    app = web.Application()
+    app.router.add_get("/jwks.json", serve)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        server.url = str(test_server.make_url("/jwks.json"))
+        yield server

@@ -103,7 +103,9 @@ async def test_discovery_names_every_endpoint_and_what_is_supported(http) -> Non
                       ("backchannel_authentication_endpoint", "/bc-authorize")]:
         assert doc[key] == issuer + path
     assert CIBA_GRANT in doc["grant_types_supported"] and "refresh_token" in doc["grant_types_supported"]
-    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert doc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"]
+    assert "none" not in doc["token_endpoint_auth_signing_alg_values_supported"]
     assert doc["backchannel_authentication_request_signing_alg_values_supported"] == ["PS256", "ES256", "RS256"]
     assert doc["id_token_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
     assert "openid" in doc["scopes_supported"] and "sub" in doc["claims_supported"]

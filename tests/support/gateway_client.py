@@ -43,6 +43,14 @@ async def register(http: TestClient, **metadata: Any) -> Client:
     return Client(data["client_id"], data["client_secret"])
 
 
+async def register_raw(http: TestClient, **metadata: Any) -> dict[str, Any]:
+    """Register and return the whole registration response."""
+    body = {"backchannel_token_delivery_mode": "poll", "grant_types": [CIBA_GRANT, "refresh_token"], **metadata}
+    response = await http.post("/register", json=body)
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
 async def add_user(gw: Gateway, **fields: Any) -> User:
     name = f"u-{uuid.uuid4().hex[:12]}"
     user = User(sub=str(uuid.uuid4()), username=name, email=f"{name}@example.org",

@@ -1,34 +1,35 @@
 """The authentication device's pages (DESIGN.md, "The authentication device's pages").
 
     GET  /device/{ref}           login form, or the consent page once signed in
-    POST /device/{ref}/login     username + password (argon2), CSRF double-submit
+    POST /device/{ref}/login     username + password (argon2), plus a TOTP code when the
+                                 request asks for acr ``mfa``; CSRF double-submit
     POST /device/{ref}/decision  decision=approve|deny, CSRF token from the session
 
 The reference is single-use and unguessable; it never is the auth_req_id. Unknown -> 404;
-used, expired, or burnt by too many wrong passwords -> 410. Only the user the request names
-can decide it.
+used, expired, or burnt by too many failed logins (wrong password or wrong code) -> 410. Only
+the user the request names can decide it; a request asking for ``mfa`` cannot be decided by
+an account without an authenticator app (403).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
+from services.gateway.device.credentials import check_password, check_totp
+from services.gateway.device.forms import read_page_form
 from services.gateway.device.render import render, render_message
 from shared.crypto import new_token
 from shared.domain import lifecycle
-from shared.domain.acr import PASSWORD
+from shared.domain.acr import MFA, required_level
 from shared.logging import bind_request, get_logger
-from shared.passwords import verify_password
 from shared.repositories import auth_requests, clients, device_refs, users
 from shared.repositories.auth_requests import AuthRequest
 
 MAX_FAILED_LOGINS = 5
-MAX_FIELD_LENGTH = 1024
 SCOPE_LABELS = {
     "openid": "Confirm your identity",
     "profile": "Your name and profile",
@@ -49,6 +50,14 @@ class Page:
     @property
     def base(self) -> str:
         return f"/device/{self.ref}"
+
+    @property
+    def required_acr(self) -> str:
+        return required_level(self.request.acr_values)
+
+    def signed_in(self, session: cookies.DeviceSession) -> bool:
+        """By the user the request names, to the level it asks for."""
+        return session.sub == self.request.sub and session.acr == self.required_acr
 
 
 class PageGone(Exception):
@@ -79,13 +88,6 @@ async def _load(gw: Gateway, ref: str) -> Page:
     return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
 
 
-async def _form(request: web.Request) -> dict[str, str]:
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise web.HTTPBadRequest(reason="Unexpected form encoding")
-    data = await request.post()
-    return {k: v[:MAX_FIELD_LENGTH] for k, v in data.items() if isinstance(v, str)}
-
-
 def _secure(gw: Gateway) -> bool:
     return not gw.rt.settings.development
 
@@ -96,6 +98,7 @@ def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | N
     response = render("login.html", {
         "client_name": page.client_name, "binding_message": page.request.binding_message,
         "action": f"{page.base}/login", "error": error, "csrf_token": token,
+        "totp": page.required_acr == MFA,
     }, status=status)
     cookies.set_csrf_cookie(response, token, secure=_secure(gw))
     return response
@@ -118,7 +121,7 @@ async def show(request: web.Request) -> web.Response:
     except PageGone as gone:
         return gone.response
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
-    if session is not None and session.sub == page.request.sub:
+    if session is not None and page.signed_in(session):
         return await _consent_page(gw, page, session)
     return _login_page(request, gw, page)
 
@@ -129,30 +132,42 @@ async def login(request: web.Request) -> web.Response:
         page = await _load(gw, request.match_info["ref"])
     except PageGone as gone:
         return gone.response
-    form = await _form(request)
+    form = await read_page_form(request)
     if not cookies.login_csrf_ok(request, form.get("csrf_token")):
         return _login_page(request, gw, page, status=403,
                            error="Your session expired. Please sign in again.")
-    user = await users.get_by_username(gw.rt.pool, form.get("username", ""))
-    password_ok = await asyncio.get_running_loop().run_in_executor(
-        None, verify_password, user.password_hash if user else None, form.get("password", ""))
+    user = await check_password(gw, form.get("username", ""), form.get("password", ""))
     with bind_request(request_id=str(page.request.id)):
-        if user is None or not password_ok:
-            failures = await device_refs.count_failed_login(gw.rt.pool, page.ref_hash)
-            log.info("device_login_failed", failures=failures)
-            return _login_page(request, gw, page, status=401,
-                               error="The username or password is not correct.")
+        if user is None:
+            return await _login_failed(request, gw, page)
         if user.sub != page.request.sub:
             log.warning("device_login_wrong_user")
             return render_message(request, "This request is not for you",
                                   "This sign-in request was sent to a different account. "
                                   "It cannot be answered from this one.", status=403)
-        log.info("device_login_succeeded")
+        if page.required_acr == MFA:
+            if user.totp_secret_enc is None:
+                log.info("device_login_without_authenticator")
+                return render_message(request, "An authenticator app is needed",
+                                      "This request needs a code from an authenticator app, and "
+                                      "your account has none set up.", status=403)
+            if not await check_totp(gw, user, form.get("totp", "")):
+                return await _login_failed(request, gw, page)
+        log.info("device_login_succeeded", acr=page.required_acr)
     response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
-        ref_hash=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(), acr=PASSWORD,
-        csrf_token=new_token(24)), secure=_secure(gw))
+        binding=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(),
+        acr=page.required_acr, csrf_token=new_token(24)), secure=_secure(gw))
     return response
+
+
+async def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response:
+    """A wrong password and a wrong code count alike and read alike."""
+    failures = await device_refs.count_failed_login(gw.rt.pool, page.ref_hash)
+    log.info("device_login_failed", failures=failures)
+    error = ("The username, password or code is not correct." if page.required_acr == MFA
+             else "The username or password is not correct.")
+    return _login_page(request, gw, page, status=401, error=error)
 
 
 async def decide(request: web.Request) -> web.Response:
@@ -161,9 +176,9 @@ async def decide(request: web.Request) -> web.Response:
         page = await _load(gw, request.match_info["ref"])
     except PageGone as gone:
         return gone.response
-    form = await _form(request)
+    form = await read_page_form(request)
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
-    if session is None or session.sub != page.request.sub:
+    if session is None or not page.signed_in(session):
         return _login_page(request, gw, page, status=401, error="Please sign in first.")
     if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
         return render_message(request, "Session mismatch",

@@ -6,6 +6,8 @@
   server's key (Fernet), bound to one page reference, carrying the user's sub, the time and
   level of authentication, and the consent form's CSRF token. HttpOnly, SameSite=Strict,
   Secure outside development, scoped to /device/.
+- ``ciba_account``: the same for the account pages (/device/account/), bound to the fixed
+  purpose ``ACCOUNT`` instead of a reference, so neither session opens the other's pages.
 """
 
 from __future__ import annotations
@@ -22,19 +24,31 @@ SESSION_COOKIE = "ciba_device"
 CSRF_COOKIE = "ciba_csrf"
 COOKIE_PATH = "/device/"
 SESSION_LIFETIME_SEC = 900
+ACCOUNT = "account"  # the binding of account-page sessions; a reference hash is 64 hex digits
+
+
+@dataclass(frozen=True)
+class CookieScope:
+    name: str
+    path: str
+
+
+REQUEST_PAGES = CookieScope(SESSION_COOKIE, COOKIE_PATH)
+ACCOUNT_PAGES = CookieScope("ciba_account", "/device/account/")
 
 
 @dataclass(frozen=True)
 class DeviceSession:
-    ref_hash: str
+    binding: str  # what the session is for: a page reference's hash (hex), or ACCOUNT
     sub: str
     auth_time: datetime
     acr: str
     csrf_token: str
 
 
-def _set(response: web.StreamResponse, name: str, value: str, *, secure: bool, max_age: int) -> None:
-    response.set_cookie(name, value, path=COOKIE_PATH, httponly=True, samesite="Strict",
+def _set(response: web.StreamResponse, name: str, value: str, *, secure: bool, max_age: int,
+         path: str = COOKIE_PATH) -> None:
+    response.set_cookie(name, value, path=path, httponly=True, samesite="Strict",
                         secure=secure, max_age=max_age)
 
 
@@ -56,26 +70,27 @@ def tokens_match(expected: str | None, posted: str | None) -> bool:
 
 
 def start_session(response: web.StreamResponse, secrets: Secrets, session: DeviceSession, *,
-                  secure: bool) -> None:
-    payload = json.dumps({"r": session.ref_hash, "s": session.sub, "c": session.csrf_token,
+                  secure: bool, scope: CookieScope = REQUEST_PAGES) -> None:
+    payload = json.dumps({"r": session.binding, "s": session.sub, "c": session.csrf_token,
                           "t": int(session.auth_time.timestamp()), "a": session.acr})
-    _set(response, SESSION_COOKIE, secrets.encrypt(payload), secure=secure,
-         max_age=SESSION_LIFETIME_SEC)
+    _set(response, scope.name, secrets.encrypt(payload), secure=secure,
+         max_age=SESSION_LIFETIME_SEC, path=scope.path)
 
 
-def read_session(request: web.Request, secrets: Secrets, ref_hash: str) -> DeviceSession | None:
-    """The session for this page reference, or None (absent, expired, forged, other page)."""
-    raw = request.cookies.get(SESSION_COOKIE)
+def read_session(request: web.Request, secrets: Secrets, binding: str, *,
+                 scope: CookieScope = REQUEST_PAGES) -> DeviceSession | None:
+    """The session bound to ``binding``, or None (absent, expired, forged, other page)."""
+    raw = request.cookies.get(scope.name)
     if not raw:
         return None
     try:
         data = json.loads(secrets.decrypt(raw, ttl=SESSION_LIFETIME_SEC))
-        session = DeviceSession(ref_hash=data["r"], sub=data["s"], csrf_token=data["c"],
+        session = DeviceSession(binding=data["r"], sub=data["s"], csrf_token=data["c"],
                                 auth_time=datetime.fromtimestamp(data["t"], UTC), acr=data["a"])
     except (DecryptionError, ValueError, KeyError, TypeError):
         return None
-    return session if constant_time_equal(session.ref_hash, ref_hash) else None
+    return session if constant_time_equal(session.binding, binding) else None
 
 
-def end_session(response: web.StreamResponse) -> None:
-    response.del_cookie(SESSION_COOKIE, path=COOKIE_PATH)
+def end_session(response: web.StreamResponse, *, scope: CookieScope = REQUEST_PAGES) -> None:
+    response.del_cookie(scope.name, path=scope.path)

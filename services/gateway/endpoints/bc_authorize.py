@@ -1,43 +1,48 @@
 """POST /bc-authorize: the Backchannel Authentication Endpoint (CIBA Core 7).
 
 Read top to bottom, as the spec orders it: the feature flag, the form, client
-authentication (7.1), the client's right to use CIBA, the authentication request's
-parameters (7.1), the user named by the hint (7.3), then one transaction that stores the
-request with its AuthRequestCreated event, and the response (7.3). Errors are CIBA 13's.
+authentication (7.1), the per-client rate limit, the client's right to use CIBA, the
+parameters (from the signed request when there is one, 7.1.1), the user named by the hint
+(7.1), the user_code, then one transaction that stores the request with its history and its
+AuthRequestCreated event (and enforces the per-user cap), and the response (7.3). Errors are
+those of section 13.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from uuid import uuid4
 
 from aiohttp import web
 
+from services.gateway import hints, request_object
 from services.gateway.client_auth import authenticate_client
 from services.gateway.context import Gateway, gateway
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared.config.model import ServerConfig
 from shared.crypto import new_token
-from shared.domain import lifecycle
+from shared.domain import lifecycle, user_code
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.errors import (
     AccessDenied,
     InvalidBindingMessage,
     InvalidRequest,
     InvalidScope,
+    InvalidUserCode,
+    MissingUserCode,
+    SlowDown,
     UnauthorizedClient,
-    UnknownUserId,
 )
 from shared.logging import bind_request, get_logger
-from shared.repositories import users
+from shared.passwords import verify_password
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 from shared.repositories.users import User
 
 PATH = "/bc-authorize"
-HINTS = ("login_hint", "login_hint_token", "id_token_hint")
 MAX_NOTIFICATION_TOKEN_LENGTH = 1024
 _POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]{0,8}$")
 
@@ -49,6 +54,12 @@ def check_feature_enabled(config: ServerConfig) -> None:
         raise AccessDenied("CIBA is disabled on this server", status=403)
 
 
+def check_rate_limit(gw: Gateway, client: Client) -> None:
+    wait = gw.rate_limiter.acquire(client.client_id, gw.rt.config.backchannelRateLimitPerClient)
+    if wait is not None:
+        raise SlowDown("too many authentication requests from this client", status=429, retry_after=wait)
+
+
 def check_client_may_use_ciba(client: Client, config: ServerConfig) -> str:
     mode = client.backchannel_token_delivery_mode
     if CIBA_GRANT not in client.grant_types or mode is None:
@@ -58,13 +69,8 @@ def check_client_may_use_ciba(client: Client, config: ServerConfig) -> str:
     return mode
 
 
-def check_not_signed(form: Form) -> None:
-    if "request" in form:
-        raise InvalidRequest("signed authentication requests (the request parameter) are not supported yet")
-
-
-def check_scope(form: Form, client: Client) -> list[str]:
-    scopes = list(dict.fromkeys((form.get("scope") or "").split()))
+def check_scope(params: Form, client: Client) -> list[str]:
+    scopes = list(dict.fromkeys((params.get("scope") or "").split()))
     if "openid" not in scopes:
         raise InvalidScope("scope must include openid")
     outside = [s for s in scopes if s not in client.scope]
@@ -73,25 +79,15 @@ def check_scope(form: Form, client: Client) -> list[str]:
     return scopes
 
 
-def check_hints(form: Form) -> tuple[str, str]:
-    present = [name for name in HINTS if name in form]
-    if len(present) != 1:
-        raise InvalidRequest("exactly one of login_hint, login_hint_token and id_token_hint is required")
-    name = present[0]
-    if name != "login_hint":
-        raise InvalidRequest(f"{name} is not supported yet; use login_hint")
-    return name, form.require(name)
-
-
-def check_binding_message(form: Form, config: ServerConfig) -> str | None:
-    message = form.get("binding_message")
+def check_binding_message(params: Form, config: ServerConfig) -> str | None:
+    message = params.get("binding_message")
     if message is not None and not re.fullmatch(config.backchannelBindingMessagePattern, message):
         raise InvalidBindingMessage("binding_message is too long or contains characters that are not allowed")
     return message
 
 
-def check_requested_expiry(form: Form, config: ServerConfig) -> int:
-    raw = form.get("requested_expiry")
+def check_requested_expiry(params: Form, config: ServerConfig) -> int:
+    raw = params.get("requested_expiry")
     if raw is None:
         return config.backchannelAuthenticationResponseExpiresIn
     if not _POSITIVE_INTEGER.match(raw):
@@ -102,8 +98,8 @@ def check_requested_expiry(form: Form, config: ServerConfig) -> int:
     return value
 
 
-def check_acr_values(form: Form) -> list[str] | None:
-    raw = form.get("acr_values")
+def check_acr_values(params: Form) -> list[str] | None:
+    raw = params.get("acr_values")
     if raw is None:
         return None
     values = raw.split()
@@ -113,8 +109,8 @@ def check_acr_values(form: Form) -> list[str] | None:
     return values
 
 
-def check_client_notification_token(form: Form, mode: str) -> str | None:
-    token = form.get("client_notification_token")
+def check_client_notification_token(params: Form, mode: str) -> str | None:
+    token = params.get("client_notification_token")
     if mode in ("ping", "push") and token is None:
         raise InvalidRequest("client_notification_token is required for ping and push clients")
     if token is not None and len(token) > MAX_NOTIFICATION_TOKEN_LENGTH:
@@ -122,11 +118,17 @@ def check_client_notification_token(form: Form, mode: str) -> str | None:
     return token if mode in ("ping", "push") else None
 
 
-async def load_user(gw: Gateway, hint: str) -> User:
-    matches = await users.find_by_login_hint(gw.rt.pool, hint, gw.rt.config.backchannelLoginHintClaims)
-    if len(matches) != 1:
-        raise UnknownUserId("the hint does not identify a user")
-    return matches[0]
+async def check_user_code(params: Form, client: Client, config: ServerConfig, user: User) -> None:
+    """CIBA Core 7.1: required when the server supports it and the client registered for it."""
+    if not (config.backchannelUserCodeParameterSupported and client.backchannel_user_code_parameter):
+        return
+    code = params.get("user_code")
+    if code is None:
+        raise MissingUserCode("user_code is required for this client")
+    matches = len(code) <= user_code.MAX_LENGTH and await asyncio.get_running_loop().run_in_executor(
+        None, verify_password, user.user_code_hash, code)
+    if not matches:
+        raise InvalidUserCode("user_code is not valid")
 
 
 async def handle(request: web.Request) -> web.Response:
@@ -135,15 +137,17 @@ async def handle(request: web.Request) -> web.Response:
     check_feature_enabled(config)
     form = await read_form(request)
     client = await authenticate_client(request, form, gw)
+    check_rate_limit(gw, client)
     mode = check_client_may_use_ciba(client, config)
-    check_not_signed(form)
-    scopes = check_scope(form, client)
-    _hint_name, hint = check_hints(form)
-    binding_message = check_binding_message(form, config)
-    expires_in = check_requested_expiry(form, config)
-    acr_values = check_acr_values(form)
-    notification_token = check_client_notification_token(form, mode)
-    user = await load_user(gw, hint)
+    params = await request_object.read_parameters(gw, client, form)
+    scopes = check_scope(params, client)
+    hint_name, hint = hints.choose_hint(params)
+    binding_message = check_binding_message(params, config)
+    expires_in = check_requested_expiry(params, config)
+    acr_values = check_acr_values(params)
+    notification_token = check_client_notification_token(params, mode)
+    user = await hints.resolve_user(gw, client, hint_name, hint)
+    await check_user_code(params, client, config, user)
 
     now = gw.rt.clock.now()
     auth_req_id = new_token(32)  # 256 bits from the CSPRNG, [A-Za-z0-9_-]
@@ -159,10 +163,15 @@ async def handle(request: web.Request) -> web.Response:
         acr=None, failure_reason=None, tokens_issued_at=None,
     )
     async with gw.rt.pool.acquire() as conn:
-        await lifecycle.create(conn, auth_request, service=gw.rt.service)
+        try:
+            await lifecycle.create(conn, auth_request, service=gw.rt.service,
+                                   max_pending_per_user=config.backchannelMaxPendingPerUser)
+        except lifecycle.TooManyPending:
+            raise SlowDown("too many pending requests for this user", status=429,
+                           retry_after=config.backchannelAuthenticationResponseInterval) from None
     with bind_request(auth_req_id=auth_req_id):
         log.info("auth_request_created", client_id=client.client_id, delivery_mode=mode,
-                 expires_in=expires_in)
+                 expires_in=expires_in, hint=hint_name, signed="request" in form)
     body: dict[str, object] = {"auth_req_id": auth_req_id, "expires_in": expires_in}
     if interval is not None:
         body["interval"] = interval

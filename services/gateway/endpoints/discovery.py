@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.client_auth import SUPPORTED_AUTH_METHODS
+from services.gateway.client_auth import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
 from services.gateway.context import gateway
 from shared.config.model import ServerConfig
 from shared.domain.acr import ACR_VALUES_SUPPORTED
@@ -35,6 +35,7 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
         "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

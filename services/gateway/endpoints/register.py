@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.gateway.client_auth import SUPPORTED_AUTH_METHODS
+from services.gateway.client_auth import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
 from services.gateway.context import Gateway, gateway
 from services.gateway.middleware import NO_STORE
 from shared.config.model import ServerConfig, describe_validation_error
@@ -42,6 +42,7 @@ class ClientMetadata(BaseModel):
     response_types: list[str] = Field(default_factory=list)
     grant_types: list[str] = Field(default_factory=lambda: [CIBA_GRANT], min_length=1)
     token_endpoint_auth_method: str = "client_secret_basic"
+    token_endpoint_auth_signing_alg: str | None = None
     scope: str | None = Field(default=None, max_length=1000)
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = Field(default=None, max_length=2000)
@@ -105,6 +106,18 @@ class ClientMetadata(BaseModel):
     def _consistent(self) -> ClientMetadata:
         if self.jwks is not None and self.jwks_uri is not None:
             raise ValueError("jwks and jwks_uri are mutually exclusive")
+        has_keys = self.jwks is not None or self.jwks_uri is not None
+        if self.token_endpoint_auth_method == "private_key_jwt" and not has_keys:
+            raise ValueError("private_key_jwt needs jwks or jwks_uri")
+        if self.backchannel_authentication_request_signing_alg is not None and not has_keys:
+            raise ValueError("backchannel_authentication_request_signing_alg needs jwks or jwks_uri")
+        alg = self.token_endpoint_auth_signing_alg
+        if alg is not None:
+            allowed = {"client_secret_jwt": HMAC_ALGS, "private_key_jwt": ASYMMETRIC_ALGS}.get(
+                self.token_endpoint_auth_method, ())
+            if alg not in allowed:
+                raise ValueError(f"token_endpoint_auth_signing_alg {alg} does not fit "
+                                 f"{self.token_endpoint_auth_method}")
         if CIBA_GRANT in self.grant_types and self.backchannel_token_delivery_mode is None:
             raise ValueError("backchannel_token_delivery_mode is required for the CIBA grant")
         if self.backchannel_token_delivery_mode in ("ping", "push") and \
@@ -179,6 +192,10 @@ async def register(gw: Gateway, metadata: ClientMetadata, now: datetime) -> dict
         backchannel_user_code_parameter=metadata.backchannel_user_code_parameter,
         id_token_signed_response_alg=metadata.id_token_signed_response_alg,
         metadata=public, created_at=now,
+        # client_secret_jwt verifies an HMAC keyed with the secret: keep it, encrypted.
+        client_secret_enc=(gw.rt.secrets.encrypt(client_secret)
+                           if metadata.token_endpoint_auth_method == "client_secret_jwt" else None),
+        token_endpoint_auth_signing_alg=metadata.token_endpoint_auth_signing_alg,
     )
     async with gw.rt.pool.acquire() as conn:
         await clients_repo.insert(conn, client)

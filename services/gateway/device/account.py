@@ -1,0 +1,132 @@
+"""The account page of the authentication device: users set their CIBA user_code (CIBA Core 7.1)
+themselves, as they can through ``ciba-admin user set-code``.
+
+    GET  /device/account/user-code   login form, or the form for a new code once signed in
+    POST /device/account/user-code   step=login: username, password, and the TOTP code when the
+                                     account has an authenticator; CSRF double-submit
+                                     step=set: the new code twice; CSRF token from the session
+
+It lives under /device/ so the request pages' cookie scope, CSRF cookie, headers and error
+pages apply; ``/device/{ref}`` matches one path segment only, so the two never collide. The
+session is its own cookie (scoped to /device/account/, bound to the purpose ``ACCOUNT``), so
+signing in here neither ends nor opens a request page's session. Five failed logins per
+username within fifteen minutes lock the username (``lockout``: per process, in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from services.gateway.context import Gateway, gateway
+from services.gateway.device import session as cookies
+from services.gateway.device.credentials import check_password, check_totp
+from services.gateway.device.forms import read_page_form
+from services.gateway.device.lockout import LoginThrottle
+from services.gateway.device.render import PAGE_HEADERS, render, render_message
+from shared.crypto import new_token
+from shared.domain.acr import MFA, PASSWORD
+from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, hash_user_code
+from shared.logging import get_logger
+from shared.repositories import users
+
+PATH = "/device/account/user-code"
+
+log = get_logger("ciba.device")
+
+
+def routes() -> list[web.RouteDef]:
+    """GET and POST of the page, sharing one failed-login counter per application."""
+    pages = UserCodePages(LoginThrottle())
+    return [web.get(PATH, pages.show), web.post(PATH, pages.submit)]
+
+
+def _secure(gw: Gateway) -> bool:
+    return not gw.rt.settings.development
+
+
+def _read_session(request: web.Request, gw: Gateway) -> cookies.DeviceSession | None:
+    return cookies.read_session(request, gw.rt.secrets, cookies.ACCOUNT, scope=cookies.ACCOUNT_PAGES)
+
+
+def _login_page(request: web.Request, gw: Gateway, *, error: str | None = None,
+                status: int = 200) -> web.Response:
+    token = cookies.login_csrf_token(request)
+    response = render("account_login.html", {"action": PATH, "error": error, "csrf_token": token},
+                      status=status)
+    cookies.set_csrf_cookie(response, token, secure=_secure(gw))
+    return response
+
+
+def _code_page(session: cookies.DeviceSession, *, error: str | None = None,
+               status: int = 200) -> web.Response:
+    return render("account_user_code.html", {"action": PATH, "error": error, "max_length": MAX_LENGTH,
+                                             "csrf_token": session.csrf_token}, status=status)
+
+
+class UserCodePages:
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self._throttle = throttle
+
+    async def show(self, request: web.Request) -> web.Response:
+        gw = gateway(request)
+        session = _read_session(request, gw)
+        return _code_page(session) if session is not None else _login_page(request, gw)
+
+    async def submit(self, request: web.Request) -> web.Response:
+        gw = gateway(request)
+        form = await read_page_form(request)
+        if form.get("step") == "set":
+            return await self._set_code(request, gw, form)
+        return await self._login(request, gw, form)
+
+    async def _login(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
+        if not cookies.login_csrf_ok(request, form.get("csrf_token")):
+            return _login_page(request, gw, status=403, error="Your session expired. Please sign in again.")
+        username = form.get("username", "")
+        if not self._throttle.begin(username, gw.rt.clock.now()):
+            log.warning("account_login_locked")
+            return _login_page(request, gw, status=429,
+                               error="Too many failed sign-in attempts. Try again in 15 minutes.")
+        user = await check_password(gw, username, form.get("password", ""))
+        if user is not None and user.totp_secret_enc is not None:
+            user = user if await check_totp(gw, user, form.get("totp", "")) else None
+        if user is None:
+            log.info("account_login_failed")
+            return _login_page(request, gw, status=401,
+                               error="The username, password or code is not correct.")
+        self._throttle.succeeded(username)
+        log.info("account_login_succeeded", sub=user.sub)
+        response = web.Response(status=303, headers={**PAGE_HEADERS, "Location": PATH})
+        cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
+            binding=cookies.ACCOUNT, sub=user.sub, auth_time=gw.rt.clock.now(),
+            acr=MFA if user.totp_secret_enc else PASSWORD, csrf_token=new_token(24)),
+            secure=_secure(gw), scope=cookies.ACCOUNT_PAGES)
+        return response
+
+    async def _set_code(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
+        session = _read_session(request, gw)
+        if session is None:
+            return _login_page(request, gw, status=401, error="Please sign in first.")
+        if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
+            return render_message(request, "Session mismatch", "Please reload the page and try again.",
+                                  status=403)
+        code = form.get("user_code", "")
+        if code != form.get("user_code_confirm", ""):
+            return _code_page(session, status=400, error="The two codes are not the same.")
+        try:
+            code_hash = await asyncio.get_running_loop().run_in_executor(None, hash_user_code, code)
+        except InvalidUserCode:
+            return _code_page(session, status=400, error=f"Choose a code of 1 to {MAX_LENGTH} characters.")
+        user = await users.get(gw.rt.pool, session.sub)
+        async with gw.rt.pool.acquire() as conn:
+            changed = user is not None and await users.set_user_code(conn, user.username, code_hash)
+        if not changed:
+            return render_message(request, "Account not found", "This account no longer exists.", status=410)
+        log.info("user_code_changed", sub=session.sub)
+        response = render_message(request, "User code changed",
+                                  "Your new user code is set. Give it when a service asks for it.",
+                                  status=200)
+        cookies.end_session(response, scope=cookies.ACCOUNT_PAGES)
+        return response

@@ -1,0 +1,385 @@
+"""GET /openapi.json: an OpenAPI 3.1 description of the gateway's public API.
+
+It covers the endpoints a relying party or an orchestrator calls (discovery, JWKS,
+registration, the backchannel authentication and token endpoints, userinfo, health), with
+their parameters, bodies, success responses and the protocol errors each can answer with.
+The device pages are HTML for people and are left out. ``servers`` is the issuer.
+
+The document is a plain dict built here, next to the code it describes; a test checks that
+every route of services/gateway/app.py appears in it, so it cannot silently fall behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.client_auth import ASYMMETRIC_ALGS, HMAC_ALGS, JWT_BEARER, SUPPORTED_AUTH_METHODS
+from services.gateway.context import gateway
+from shared.domain.claims import SCOPES_SUPPORTED
+from shared.jose.keys import SUPPORTED_SIGNING_ALGS
+from shared.repositories.clients import CIBA_GRANT
+
+PATH = "/openapi.json"
+OPENAPI_VERSION = "3.1.0"
+
+# The client authentication methods a client may register (RFC 7591 2, OIDC Core 9).
+AUTH_METHODS = SUPPORTED_AUTH_METHODS
+ASSERTION_ALGS = (*ASYMMETRIC_ALGS, *HMAC_ALGS)
+JWT_BEARER_ASSERTION = JWT_BEARER
+DELIVERY_MODES = ("poll", "ping", "push")
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+_URI = {"type": "string", "format": "uri", "maxLength": 2000}
+_STRING_LIST = {"type": "array", "items": {"type": "string"}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def _error(description: str, codes: list[str], headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An error response whose body is the Error object with one of ``codes``."""
+    schema = {"allOf": [_ref("Error"), {"properties": {"error": {"enum": codes}}}]}
+    response: dict[str, Any] = {"description": description, "content": _json(schema)}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _header(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
+
+
+_TOO_LARGE = _error("The request body is larger than 64 KiB.", ["invalid_request"])
+_INVALID_CLIENT = _error("Client authentication failed.", ["invalid_client"],
+                         {"WWW-Authenticate": _header("WWW-Authenticate-Basic")})
+_CLIENT_AUTH_SECURITY = [{"clientBasic": []}, {}]
+
+_CLIENT_AUTH_FIELDS: dict[str, Any] = {
+    "client_id": {"type": "string", "description": "The client's identifier (client_secret_post; optional "
+                  "with Basic, where it must match)."},
+    "client_secret": {"type": "string", "description": "client_secret_post: the client's secret. "
+                      "Send it here or in the Authorization header, never both."},
+    "client_assertion": {"type": "string", "description": "client_secret_jwt / private_key_jwt: a signed JWT "
+                         "(RFC 7523) authenticating the client."},
+    "client_assertion_type": {"type": "string", "enum": [JWT_BEARER_ASSERTION]},
+}
+
+
+def _schemas() -> dict[str, Any]:
+    algs = list(SUPPORTED_SIGNING_ALGS)
+    return {
+        "Error": {
+            "type": "object",
+            "description": "An OAuth 2.0 error response (RFC 6749 5.2, CIBA Core 11 and 13, RFC 7591 3.2.2, "
+                           "RFC 6750 3.1).",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "The error code."},
+                "error_description": {"type": "string", "description": "Human-readable detail (ASCII)."},
+            },
+        },
+        "Jwks": {
+            "type": "object",
+            "description": "A JWK Set (RFC 7517 5).",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty"],
+                                                               "properties": {"kty": {"type": "string"},
+                                                                              "kid": {"type": "string"},
+                                                                              "alg": {"type": "string"},
+                                                                              "use": {"type": "string"}}}}},
+        },
+        "ClientMetadata": {
+            "type": "object",
+            "description": "Client metadata (RFC 7591 2) with the CIBA metadata of CIBA Core 4. Unknown members "
+                           "are ignored. A CIBA-only client registers without redirect_uris and with "
+                           "response_types [].",
+            "properties": {
+                "client_name": {"type": "string", "maxLength": 200},
+                "redirect_uris": {"type": "array", "items": _URI, "maxItems": 20},
+                "response_types": {"type": "array", "items": {"type": "string"}, "maxItems": 0,
+                                   "description": "This server has no authorization endpoint: [] only."},
+                "grant_types": {"type": "array", "minItems": 1,
+                                "items": {"type": "string", "enum": [CIBA_GRANT, "refresh_token"]},
+                                "default": [CIBA_GRANT],
+                                "description": "A refresh token is issued when refresh_token is included."},
+                "token_endpoint_auth_method": {"type": "string", "enum": list(AUTH_METHODS),
+                                               "default": "client_secret_basic"},
+                "token_endpoint_auth_signing_alg": {
+                    "type": "string", "enum": list(ASSERTION_ALGS),
+                    "description": "The assertion's alg: HS* for client_secret_jwt, the others for "
+                                   "private_key_jwt."},
+                "scope": {"type": "string", "maxLength": 1000,
+                          "description": "Space-separated; must include openid. Default: every scope "
+                                         f"supported ({' '.join(SCOPES_SUPPORTED)})."},
+                "jwks": {**_ref("Jwks"), "description": "Public keys only; exclusive with jwks_uri."},
+                "jwks_uri": {**_URI, "description": "https (http on loopback in development)."},
+                "id_token_signed_response_alg": {"type": "string", "enum": algs, "default": "RS256"},
+                "backchannel_token_delivery_mode": {"type": "string", "enum": list(DELIVERY_MODES),
+                                                    "description": "Required for the CIBA grant."},
+                "backchannel_client_notification_endpoint": {
+                    **_URI, "description": "Required for ping and push: https, not in a private network."},
+                "backchannel_authentication_request_signing_alg": {"type": "string", "enum": algs},
+                "backchannel_user_code_parameter": {"type": "boolean", "default": False},
+                "contacts": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+                "client_uri": _URI,
+                "logo_uri": _URI,
+                "policy_uri": _URI,
+                "tos_uri": _URI,
+                "software_id": {"type": "string", "maxLength": 200},
+                "software_version": {"type": "string", "maxLength": 200},
+            },
+            "example": {"client_name": "Kiosk", "grant_types": [CIBA_GRANT, "refresh_token"],
+                        "backchannel_token_delivery_mode": "poll"},
+        },
+        "ClientInformation": {
+            "description": "The registered metadata, with the credentials (RFC 7591 3.2.1). The secret is "
+                           "shown once.",
+            "allOf": [_ref("ClientMetadata"), {
+                "type": "object",
+                "required": ["client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at"],
+                "properties": {
+                    "client_id": {"type": "string"},
+                    "client_secret": {"type": "string"},
+                    "client_id_issued_at": {"type": "integer"},
+                    "client_secret_expires_at": {"type": "integer", "const": 0},
+                },
+            }],
+        },
+        "AuthenticationRequest": {
+            "type": "object",
+            "description": "A backchannel authentication request (CIBA Core 7.1) with the client's "
+                           "authentication. Exactly one of login_hint, login_hint_token and id_token_hint. "
+                           "Each parameter at most once; none in the query string.",
+            "required": ["scope"],
+            "properties": {
+                "scope": {"type": "string", "description": "Space-separated; must include openid."},
+                "client_notification_token": {"type": "string", "maxLength": 1024,
+                                              "description": "Required for ping and push clients."},
+                "acr_values": {"type": "string", "description": "Space-separated acr values, in order of "
+                                                                "preference."},
+                "login_hint_token": {"type": "string", "description": "A JWT signed by the client whose "
+                                     "subject claim names the user."},
+                "id_token_hint": {"type": "string", "description": "An ID token this server issued."},
+                "login_hint": {"type": "string", "description": "The user's username, email or phone "
+                                                                "number."},
+                "binding_message": {"type": "string", "maxLength": 64,
+                                    "description": "Shown on both devices (letters, digits, space, "
+                                                   ".,:;!?#+/()'-)."},
+                "user_code": {"type": "string", "description": "The user's secret code, where required."},
+                "requested_expiry": {"type": "integer", "minimum": 1,
+                                     "description": "Seconds; at most cibaMaxExpirationTimeAllowedSec."},
+                "request": {"type": "string", "description": "A signed authentication request (JWT) carrying "
+                                                            "the parameters above."},
+                **_CLIENT_AUTH_FIELDS,
+            },
+            "example": {"scope": "openid email", "login_hint": "alice@example.com",
+                        "binding_message": "Kiosk 7Q"},
+        },
+        "AuthenticationResponse": {
+            "type": "object",
+            "required": ["auth_req_id", "expires_in"],
+            "properties": {
+                "auth_req_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+                "expires_in": {"type": "integer", "minimum": 1},
+                "interval": {"type": "integer", "minimum": 0,
+                             "description": "Minimum seconds between polls; absent for push clients."},
+            },
+        },
+        "TokenRequest": {
+            "type": "object",
+            "description": "A token request with the client's authentication. The CIBA grant takes "
+                           "auth_req_id (CIBA Core 10.1); refresh_token takes refresh_token and an optional "
+                           "narrower scope (RFC 6749 6).",
+            "required": ["grant_type"],
+            "properties": {
+                "grant_type": {"type": "string", "enum": [CIBA_GRANT, "refresh_token"]},
+                "auth_req_id": {"type": "string"},
+                "refresh_token": {"type": "string"},
+                "scope": {"type": "string"},
+                **_CLIENT_AUTH_FIELDS,
+            },
+            "example": {"grant_type": CIBA_GRANT, "auth_req_id": "4m8uXRm1_bcW2y9Jk6LqkGxqQpLwT1yP0S3e5n7vHdA"},
+        },
+        "TokenResponse": {
+            "type": "object",
+            "required": ["access_token", "token_type", "expires_in", "id_token", "scope"],
+            "properties": {
+                "access_token": {"type": "string", "description": "A JWT (RFC 9068)."},
+                "token_type": {"type": "string", "enum": ["Bearer"]},
+                "expires_in": {"type": "integer"},
+                "id_token": {"type": "string"},
+                "scope": {"type": "string"},
+                "refresh_token": {"type": "string"},
+            },
+        },
+        "UserInfo": {
+            "type": "object",
+            "description": "The user's claims released by the token's scopes (OIDC Core 5.3.2).",
+            "required": ["sub"],
+            "properties": {"sub": {"type": "string"}},
+            "additionalProperties": True,
+        },
+        "Discovery": {
+            "type": "object",
+            "description": "OpenID Provider metadata (OIDC Discovery 3, CIBA Core 4). The backchannel_* "
+                           "members are present only while CIBA is enabled.",
+            "required": ["issuer", "token_endpoint", "jwks_uri"],
+            "properties": {
+                "issuer": {"type": "string"},
+                "token_endpoint": {"type": "string"},
+                "userinfo_endpoint": {"type": "string"},
+                "jwks_uri": {"type": "string"},
+                "registration_endpoint": {"type": "string"},
+                "backchannel_authentication_endpoint": {"type": "string"},
+                "backchannel_token_delivery_modes_supported": _STRING_LIST,
+                "backchannel_authentication_request_signing_alg_values_supported": _STRING_LIST,
+                "backchannel_user_code_parameter_supported": {"type": "boolean"},
+            },
+            "additionalProperties": True,
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
+                           "database": {"type": "string"}},
+        },
+    }
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        "WWW-Authenticate-Basic": {"description": "The Basic challenge (RFC 6749 5.2).", "required": True,
+                                   "schema": {"type": "string"}},
+        "WWW-Authenticate-Bearer": {"description": "The Bearer challenge (RFC 6750 3).", "required": True,
+                                    "schema": {"type": "string"}},
+        "Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
+                        "schema": {"type": "integer", "minimum": 1}},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    bc_authorize = {
+        "summary": "Start a backchannel authentication request (CIBA Core 7).",
+        "tags": ["ciba"],
+        "security": _CLIENT_AUTH_SECURITY,
+        "requestBody": {"required": True, "content": {FORM: {"schema": _ref("AuthenticationRequest")}}},
+        "responses": {
+            "200": {"description": "The request was accepted.", "content": _json(_ref("AuthenticationResponse"))},
+            "400": _error("The request is invalid (CIBA Core 13).", [
+                "invalid_request", "invalid_scope", "unknown_user_id", "expired_login_hint_token",
+                "missing_user_code", "invalid_user_code", "invalid_binding_message", "unauthorized_client"]),
+            "401": _INVALID_CLIENT,
+            "403": _error("CIBA is disabled on this server.", ["access_denied"]),
+            "413": _TOO_LARGE,
+            "429": _error("The client's rate limit or the user's pending-request cap was exceeded.", ["slow_down"],
+                          {"Retry-After": _header("Retry-After")}),
+        },
+    }
+    token = {
+        "summary": "Exchange an auth_req_id or a refresh token for tokens (CIBA Core 10, RFC 6749 6).",
+        "tags": ["ciba"],
+        "security": _CLIENT_AUTH_SECURITY,
+        "parameters": [{
+            "name": "Prefer", "in": "header", "required": False,
+            "description": "Long polling (RFC 7240): hold a pending CIBA poll up to N seconds "
+                           "(at most cibaLongPollingMaxWaitSec).",
+            "schema": {"type": "string", "pattern": "^wait=[0-9]{1,6}$"}, "example": "wait=30",
+        }],
+        "requestBody": {"required": True, "content": {FORM: {"schema": _ref("TokenRequest")}}},
+        "responses": {
+            "200": {"description": "Tokens.", "content": _json(_ref("TokenResponse"))},
+            "400": _error("Not yet, or never (CIBA Core 11, RFC 6749 5.2).", [
+                "authorization_pending", "slow_down", "expired_token", "access_denied", "transaction_failed",
+                "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_request",
+                "invalid_scope"]),
+            "401": _INVALID_CLIENT,
+            "413": _TOO_LARGE,
+        },
+    }
+    userinfo_responses = {
+        "200": {"description": "The user's claims.", "content": _json(_ref("UserInfo"))},
+        "400": _error("The access token was sent in more than one place.", ["invalid_request"]),
+        "401": _error("The access token is missing, invalid, expired or revoked.", ["invalid_token"],
+                      {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")}),
+    }
+    userinfo = {"tags": ["oidc"], "security": [{"bearer": []}], "responses": userinfo_responses}
+    return {
+        "/.well-known/openid-configuration": {"get": {
+            "summary": "OpenID Provider metadata.", "tags": ["oidc"],
+            "responses": {"200": {"description": "The metadata.", "content": _json(_ref("Discovery"))}},
+        }},
+        "/jwks": {"get": {
+            "summary": "The public keys that sign ID tokens and access tokens.", "tags": ["oidc"],
+            "responses": {"200": {"description": "A JWK Set.", "content": _json(_ref("Jwks"))}},
+        }},
+        "/register": {"post": {
+            "summary": "Register a client (RFC 7591).", "tags": ["oidc"],
+            "requestBody": {"required": True, "content": _json(_ref("ClientMetadata"))},
+            "responses": {
+                "201": {"description": "The client is registered.", "content": _json(_ref("ClientInformation"))},
+                "400": _error("The metadata is invalid.", ["invalid_client_metadata", "invalid_request"]),
+                "403": _error("Dynamic registration is closed.", ["access_denied"]),
+                "413": _TOO_LARGE,
+            },
+        }},
+        "/bc-authorize": {"post": bc_authorize},
+        "/token": {"post": token},
+        "/userinfo": {
+            "get": {"summary": "The user's claims (OIDC Core 5.3).", **userinfo},
+            "post": {"summary": "The user's claims (OIDC Core 5.3); the body is ignored.", **userinfo},
+        },
+        "/health/live": {"get": {
+            "summary": "Liveness.", "tags": ["health"],
+            "responses": {"200": {"description": "The process answers.", "content": _json(_ref("Health"))}},
+        }},
+        "/health/ready": {"get": {
+            "summary": "Readiness: the database answers.", "tags": ["health"],
+            "responses": {
+                "200": {"description": "Ready.", "content": _json(_ref("Health"))},
+                "503": {"description": "The database does not answer.", "content": _json(_ref("Health"))},
+            },
+        }},
+    }
+
+
+def document(issuer: str) -> dict[str, Any]:
+    """The OpenAPI document of the gateway whose issuer (and base URL) is ``issuer``."""
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "CIBA authorization server",
+            "version": "1",
+            "description": "OpenID Connect Client Initiated Backchannel Authentication (CIBA Core 1.0). "
+                           "Errors are JSON objects with error and error_description.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": issuer}],
+        "tags": [{"name": "oidc"}, {"name": "ciba"}, {"name": "health"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "headers": _headers(),
+            "securitySchemes": {
+                "clientBasic": {"type": "http", "scheme": "basic",
+                                "description": "client_secret_basic: client_id and client_secret, each "
+                                               "form-urlencoded (RFC 6749 2.3.1). Other methods use the "
+                                               "form fields client_id, client_secret, client_assertion."},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "An access token from /token (RFC 6750)."},
+            },
+        },
+    }
+
+
+async def handle(request: web.Request) -> web.Response:
+    return web.json_response(document(gateway(request).issuer),
+                             headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,71 @@
+"""Signed authentication requests (CIBA Core 7.1.1, FAPI-CIBA 5.2.2).
+
+The ``request`` parameter is a JWS carrying every authentication request parameter. It is
+verified with the client's keys (jwks or jwks_uri), with exactly the client's registered
+backchannel_authentication_request_signing_alg when it has one, and only with algorithms in
+backchannelAuthenticationRequestSigningAlgValuesSupported (never ``none``). It must have
+iss = client_id, aud = the issuer, exp, iat and nbf, live at most 60 minutes, and a jti used
+once. Authentication request parameters sent beside it are refused.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.gateway.client_auth import verify_with_client_keys
+from services.gateway.context import Gateway
+from services.gateway.forms import Form
+from shared.errors import InvalidRequest
+from shared.jose import jwt_checks
+from shared.repositories import jtis
+from shared.repositories.clients import Client
+
+# The parameters of CIBA Core 7.1 that belong inside a signed request.
+AUTH_REQUEST_PARAMETERS = ("scope", "client_notification_token", "acr_values", "login_hint_token",
+                           "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry")
+MAX_LIFETIME_SEC = 3600
+
+
+def allowed_algorithms(gw: Gateway, client: Client) -> list[str]:
+    supported = list(gw.rt.config.backchannelAuthenticationRequestSigningAlgValuesSupported)
+    registered = client.backchannel_authentication_request_signing_alg
+    if registered is not None:
+        return [registered] if registered in supported else []
+    return supported
+
+
+async def read_parameters(gw: Gateway, client: Client, form: Form) -> Form:
+    """The authentication request parameters: from the signed request when the client sent
+    one (or must send one), else from the form."""
+    token = form.get("request")
+    if "request_uri" in form:
+        raise InvalidRequest("request_uri is not supported; send the signed request as request")
+    if token is None:
+        if client.backchannel_authentication_request_signing_alg is not None:
+            raise InvalidRequest("this client must send a signed authentication request (request)")
+        return form
+    beside = form.present(AUTH_REQUEST_PARAMETERS)
+    if beside:
+        raise InvalidRequest(f"{', '.join(beside)} must be inside the signed request, not beside it")
+    try:
+        claims = await _verified_claims(gw, client, token)
+    except jwt_checks.JwtRejected as exc:
+        raise InvalidRequest(f"request: {exc}") from None
+    return Form.from_claims(claims, AUTH_REQUEST_PARAMETERS)
+
+
+async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict:
+    algorithms = allowed_algorithms(gw, client)
+    if not algorithms:
+        raise jwt_checks.JwtRejected("the client's signing alg is no longer accepted by this server")
+    claims = await verify_with_client_keys(gw, client, token, algorithms)
+    if claims.get("iss") != client.client_id:
+        raise jwt_checks.JwtRejected("iss must be the client_id")
+    jwt_checks.check_audience(claims, {gw.issuer})
+    lifetime = jwt_checks.check_lifetime(claims, gw.rt.clock.now(), max_lifetime=MAX_LIFETIME_SEC,
+                                         require_iat=True, require_nbf=True)
+    jti = jwt_checks.require_string(claims, "jti")
+    expires = datetime.fromtimestamp(lifetime.exp + jwt_checks.LEEWAY_SEC, UTC)
+    if not await jtis.use(gw.rt.pool, client.client_id, "request_object", jti, expires):
+        raise jwt_checks.JwtRejected("this jti was already used")
+    return claims

@@ -1,0 +1,32 @@
+"""Housekeeping: drop records whose only purpose has passed.
+
+- used jtis past their expiry (a replay after that is refused by the JWT's own exp);
+- processed-event ids older than PROCESSED_EVENTS_KEPT_DAYS (no message is redelivered that
+  late: retries end within the request's lifetime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from shared.logging import get_logger
+from shared.loops import run_periodically
+from shared.repositories import jtis, processed_events
+from shared.runtime import Runtime
+
+INTERVAL_SEC = 60.0
+PROCESSED_EVENTS_KEPT_DAYS = 7
+log = get_logger("ciba.housekeeping")
+
+
+async def clean_once(rt: Runtime) -> None:
+    now = rt.clock.now()
+    purged_jtis = await jtis.purge_expired(rt.pool, now)
+    purged_events = await processed_events.purge_older_than(rt.pool, now - timedelta(days=PROCESSED_EVENTS_KEPT_DAYS))
+    if purged_jtis or purged_events:
+        log.info("housekeeping_done", jtis=purged_jtis, processed_events=purged_events)
+
+
+async def run(rt: Runtime, stop: asyncio.Event) -> None:
+    await run_periodically(stop, "housekeeping", lambda: clean_once(rt), lambda: INTERVAL_SEC)

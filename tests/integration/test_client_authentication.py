@@ -1,0 +1,163 @@
+"""client_secret_jwt and private_key_jwt (RFC 7523, OIDC Core 9) at /bc-authorize and /token,
+with keys generated in the test."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.support.gateway_client import CIBA_GRANT, add_user, register_raw
+from tests.support.jwt_client import ClientSigner, assertion_claims, hmac_sign, unsigned
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+async def bc_authorize(http: TestClient, assertion: str, hint: str, **extra: str):
+    response = await http.post("/bc-authorize", data={
+        "scope": "openid", "login_hint": hint, "client_assertion_type": JWT_BEARER,
+        "client_assertion": assertion, **extra})
+    return response.status, await response.json(), response.headers
+
+
+@pytest.fixture
+async def hint(gateway) -> str:
+    return (await add_user(gateway)).username
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256", "ES256"])
+async def test_private_key_jwt_authenticates_with_each_algorithm(http, gateway, hint, alg) -> None:
+    signer = ClientSigner(alg)
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    audience = gateway.issuer
+    status, body, _ = await bc_authorize(http, signer.sign(assertion_claims(client["client_id"], audience)), hint)
+    assert status == 200, body
+
+
+async def test_the_endpoint_url_is_an_accepted_audience_too(http, gateway, hint) -> None:
+    signer = ClientSigner("ES256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    claims = assertion_claims(client["client_id"], f"{gateway.issuer}/bc-authorize")
+    assert (await bc_authorize(http, signer.sign(claims), hint))[0] == 200
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS512"])
+async def test_client_secret_jwt_authenticates_at_the_token_endpoint(http, gateway, alg) -> None:
+    client = await register_raw(http, token_endpoint_auth_method="client_secret_jwt")
+    claims = assertion_claims(client["client_id"], f"{gateway.issuer}/token")
+    response = await http.post("/token", data={
+        "grant_type": CIBA_GRANT, "auth_req_id": "unknown", "client_assertion_type": JWT_BEARER,
+        "client_assertion": hmac_sign(client["client_secret"], claims, alg)})
+    # Authenticated: the answer is about the grant, not the client.
+    assert (response.status, (await response.json())["error"]) == (400, "invalid_grant")
+
+
+def _claims(client_id: str, issuer: str, case: str, now: float) -> dict:
+    overrides = {
+        "expired": {"exp": int(now) - 120, "iat": int(now) - 180},
+        "too long-lived": {"exp": int(now) + 3600},
+        "future nbf": {"nbf": int(now) + 600},
+        "future iat": {"iat": int(now) + 600, "exp": int(now) + 660},
+        "no exp": {"exp": None},
+        "no jti": {"jti": None},
+        "wrong aud": {"aud": "https://someone-else.example"},
+        "wrong sub": {"sub": "another-client"},
+        "wrong iss": {"iss": "another-client"},
+    }[case]
+    return assertion_claims(client_id, issuer, now=now, **overrides)
+
+
+@pytest.mark.parametrize("case", ["expired", "too long-lived", "future nbf", "future iat", "no exp", "no jti",
+                                  "wrong aud", "wrong sub", "wrong iss"])
+async def test_bad_assertions_are_401_invalid_client(http, gateway, hint, case, clock) -> None:
+    signer = ClientSigner("PS256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    assertion = signer.sign(_claims(client["client_id"], gateway.issuer, case, clock.now().timestamp()))
+    status, body, headers = await bc_authorize(http, assertion, hint)
+    assert (status, body["error"]) == (401, "invalid_client"), (case, body)
+    assert headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_a_replayed_assertion_is_refused(http, gateway, hint) -> None:
+    signer = ClientSigner("ES256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    assertion = signer.sign(assertion_claims(client["client_id"], gateway.issuer))
+    assert (await bc_authorize(http, assertion, hint))[0] == 200
+    status, body, _ = await bc_authorize(http, assertion, hint)
+    assert (status, body["error"]) == (401, "invalid_client")
+    assert "jti" in body["error_description"]
+
+
+async def test_alg_none_and_wrong_algorithms_are_refused(http, gateway, hint) -> None:
+    signer = ClientSigner("RS256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks,
+                                token_endpoint_auth_signing_alg="RS256")
+    claims = assertion_claims(client["client_id"], gateway.issuer)
+    assert (await bc_authorize(http, unsigned(claims), hint))[0] == 401
+    # PS256 is a fine algorithm, but not the one this client registered.
+    assert (await bc_authorize(http, signer.sign({**claims, "jti": "x1"}, alg="PS256"), hint))[0] == 401
+    # An HMAC "signed" with the public key (the classic confusion attack).
+    forged = hmac_sign(str(signer.jwks["keys"][0]["n"]), {**claims, "jti": "x2"})
+    assert (await bc_authorize(http, forged, hint))[0] == 401
+
+
+async def test_a_key_of_someone_else_does_not_verify(http, gateway, hint) -> None:
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=ClientSigner("ES256").jwks)
+    impostor = ClientSigner("ES256")
+    status, _, _ = await bc_authorize(http, impostor.sign(assertion_claims(client["client_id"], gateway.issuer),
+                                                          kid=False), hint)
+    assert status == 401
+
+
+async def test_a_client_may_only_use_its_registered_method(http, gateway, hint) -> None:
+    signer = ClientSigner("ES256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": hint,
+                                                      "client_id": client["client_id"],
+                                                      "client_secret": client["client_secret"]})
+    assert response.status == 401
+    basic = await register_raw(http)
+    claims = assertion_claims(basic["client_id"], gateway.issuer)
+    assert (await bc_authorize(http, hmac_sign(basic["client_secret"], claims), hint))[0] == 401
+
+
+async def test_the_assertion_type_must_be_jwt_bearer(http, gateway, hint) -> None:
+    signer = ClientSigner("ES256")
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    assertion = signer.sign(assertion_claims(client["client_id"], gateway.issuer))
+    status, body, _ = await bc_authorize(http, assertion, hint, client_assertion_type="urn:other")
+    assert (status, body["error"]) == (401, "invalid_client")
+
+
+async def test_keys_are_fetched_from_jwks_uri_and_refetched_on_an_unknown_kid(http, gateway, hint, jwks_server) -> None:
+    first, second = ClientSigner("RS256"), ClientSigner("ES256")
+    jwks_server.document = first.jwks
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks_uri=jwks_server.url)
+    claims = assertion_claims(client["client_id"], gateway.issuer)
+    assert (await bc_authorize(http, first.sign(claims), hint))[0] == 200
+    assert jwks_server.fetches == 1
+    # The client rotates to a new key: one early refetch finds it.
+    jwks_server.document = second.jwks
+    gateway.client_keys._min_refetch = 0  # the test does not wait out the refetch guard
+    claims = assertion_claims(client["client_id"], gateway.issuer)
+    assert (await bc_authorize(http, second.sign(claims), hint))[0] == 200
+    assert jwks_server.fetches == 2
+
+
+@pytest.mark.parametrize("metadata", [
+    {"token_endpoint_auth_method": "private_key_jwt"},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks": ClientSigner("ES256").jwks,
+     "token_endpoint_auth_signing_alg": "HS256"},
+    {"token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "RS256"},
+    {"token_endpoint_auth_method": "none"},
+])
+async def test_registration_refuses_inconsistent_jwt_auth_metadata(http, metadata) -> None:
+    response = await http.post("/register", json={
+        "grant_types": [CIBA_GRANT], "backchannel_token_delivery_mode": "poll", **metadata})
+    assert (await response.json())["error"] == "invalid_client_metadata"
+
+
+async def test_the_secret_of_a_client_secret_jwt_client_is_stored_encrypted(http, gateway) -> None:
+    client = await register_raw(http, token_endpoint_auth_method="client_secret_jwt")
+    stored = await gateway.rt.pool.fetchval(
+        "SELECT row_to_json(c)::text FROM clients c WHERE client_id = $1", client["client_id"])
+    assert client["client_secret"] not in stored
