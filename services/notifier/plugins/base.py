@@ -2,12 +2,24 @@
 
 A plugin reaches the user's authentication device for one request. It receives everything
 it may need in a ``NotificationContext`` and answers with a ``NotificationResult``; it never
-touches the database or the bus. Raising, or running past the time limit, counts as a
-failure that is retried.
+touches the database or the bus (to drop a dead device registration it names the device in
+its result). Raising, or running past the time limit, counts as a failure that is retried.
 
 Plugins are found by name: the built-ins and any installed package declaring an entry point
 in the group ``ciba.notifiers`` (see ``services.notifier.plugins.registry``). The server
-property ``cibaEndUserNotificationConfig`` picks one: ``{"notifier": "<name>", "<name>": {...}}``.
+property ``cibaEndUserNotificationConfig`` picks one, or a list tried in order:
+``{"notifier": "<name>" | ["<name>", ...], "<name>": {...its configuration...}}``.
+
+Writing one::
+
+    class SmsNotifier:
+        name = "sms"
+
+        async def notify(self, ctx: NotificationContext) -> NotificationResult:
+            async with ctx.http.post(ctx.config["url"], json={...}) as response:
+                if response.status == 200:
+                    return NotificationResult.sent()
+                return NotificationResult.failed(f"HTTP {response.status}")
 """
 
 from __future__ import annotations
@@ -29,6 +41,15 @@ class NotifiedUser:
 
 
 @dataclass(frozen=True)
+class RegisteredDevice:
+    """A push token the user's app registered at /bc-deviceRegistration."""
+
+    id: str
+    token: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
 class NotificationContext:
     notification_id: str
     """Stable across retries of one request; never the auth_req_id."""
@@ -39,12 +60,14 @@ class NotificationContext:
     scope: list[str]
     acr_values: list[str] | None
     user: NotifiedUser
+    devices: list[RegisteredDevice]
     expires_at: datetime
     attempt: int
     config: dict[str, Any]
-    """The plugin's own section of cibaEndUserNotificationConfig."""
+    """The plugin's own section of cibaEndUserNotificationConfig (secrets decrypted)."""
     http: aiohttp.ClientSession
     log: structlog.stdlib.BoundLogger
+    """Logger ``ciba.notification``, bound to the request's auth_req_id."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,15 +76,18 @@ class NotificationResult:
     ok: bool
     detail: str = ""
     permanent: bool = False
-    """A failure that retrying cannot fix (e.g. the device token is unregistered)."""
+    """A failure that retrying cannot fix (e.g. every device token is unregistered)."""
+    unregistered_devices: tuple[str, ...] = ()
+    """Ids of devices the provider says no longer exist: their registrations are removed."""
 
     @classmethod
-    def sent(cls, detail: str = "") -> NotificationResult:
-        return cls(True, detail)
+    def sent(cls, detail: str = "", *, unregistered_devices: tuple[str, ...] = ()) -> NotificationResult:
+        return cls(True, detail, unregistered_devices=unregistered_devices)
 
     @classmethod
-    def failed(cls, detail: str, *, permanent: bool = False) -> NotificationResult:
-        return cls(False, detail, permanent)
+    def failed(cls, detail: str, *, permanent: bool = False,
+               unregistered_devices: tuple[str, ...] = ()) -> NotificationResult:
+        return cls(False, detail, permanent, unregistered_devices)
 
 
 class Notifier(Protocol):

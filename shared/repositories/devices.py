@@ -1,0 +1,44 @@
+"""Authentication devices registered for push notifications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Device:
+    id: UUID
+    sub: str
+    token_enc: str
+    created_at: datetime
+    last_registered_at: datetime
+
+
+_COLUMNS = "id, sub, token_enc, created_at, last_registered_at"
+
+
+async def register(conn: asyncpg.Connection | asyncpg.Pool, sub: str, token_hash: bytes, token_enc: str,
+                   now: datetime) -> UUID:
+    """Store the device, or refresh it when this user registered the same token before."""
+    return await conn.fetchval(
+        """INSERT INTO devices (id, sub, token_hash, token_enc, created_at, last_registered_at)
+           VALUES ($1, $2, $3, $4, $5, $5)
+           ON CONFLICT (sub, token_hash) DO UPDATE SET last_registered_at = EXCLUDED.last_registered_at
+           RETURNING id""",
+        uuid4(), sub, token_hash, token_enc, now,
+    )
+
+
+async def for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> list[Device]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM devices WHERE sub = $1 ORDER BY created_at", sub)
+    return [Device(**dict(row)) for row in rows]
+
+
+async def remove(conn: asyncpg.Connection | asyncpg.Pool, device_ids: list[UUID], sub: str | None = None) -> int:
+    result = await conn.execute(
+        "DELETE FROM devices WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR sub = $2)", device_ids, sub)
+    return int(result.split()[-1])
