@@ -60,7 +60,6 @@ class NotificationContext:
     scope: list[str]
     acr_values: list[str] | None
     user: NotifiedUser
-    devices: list[RegisteredDevice]
     expires_at: datetime
     attempt: int
     config: dict[str, Any]
@@ -68,6 +67,8 @@ class NotificationContext:
     http: aiohttp.ClientSession
     log: structlog.stdlib.BoundLogger
     """Logger ``ciba.notification``, bound to the request's auth_req_id."""
+    devices: list[RegisteredDevice] = field(default_factory=list)
+    """The user's registered push tokens (see /bc-deviceRegistration), oldest first."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
