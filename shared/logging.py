@@ -34,6 +34,9 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
+NOTIFICATION_LOGGER = "ciba.notification"
+
+
 def _mask_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in event_dict.keys() & SENSITIVE_KEYS:
         event_dict[key] = "***"
@@ -41,7 +44,7 @@ def _mask_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dic
 
 
 def configure_logging(service: str, log_format: str = "json", level: str = "info", *,
-                      stream: TextIO | None = None) -> None:
+                      stream: TextIO | None = None, notification_log_file: str | None = None) -> None:
     """Route structlog and the standard library (aiohttp, aio-pika, asyncpg) to stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -78,6 +81,13 @@ def configure_logging(service: str, log_format: str = "json", level: str = "info
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    notification = logging.getLogger(NOTIFICATION_LOGGER)
+    notification.handlers[:] = []
+    if notification_log_file:
+        # The plugins' own channel: an operator can read just what they did.
+        file_handler = logging.FileHandler(notification_log_file, encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        notification.addHandler(file_handler)
     # Library chatter at INFO is noise in production logs.
     for noisy in ("aio_pika", "aiormq", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -99,11 +99,11 @@ async def open_runtime(settings: Settings, service: str, *,
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max)
     listener = PgListener(settings.database_url)
-    live_config = LiveConfig(pool, settings.env)
+    secrets = Secrets(settings.secret_key_bytes)
+    live_config = LiveConfig(pool, settings.env, secrets)
     await live_config.load()
     live_config.attach(listener)
-    rt = Runtime(settings=settings, service=service, pool=pool,
-                 secrets=Secrets(settings.secret_key_bytes), clock=clock or SystemClock(),
+    rt = Runtime(settings=settings, service=service, pool=pool, secrets=secrets, clock=clock or SystemClock(),
                  live_config=live_config, listener=listener)
     try:
         yield rt
@@ -132,7 +132,8 @@ def run_service(service: str, body: Body) -> None:
     except ValidationError as exc:
         print(f"{service}: invalid settings: {_one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(service, settings.log_format, settings.log_level)
+    configure_logging(service, settings.log_format, settings.log_level,
+                      notification_log_file=settings.notification_log_file)
     try:
         asyncio.run(_run(settings, service, body))
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:

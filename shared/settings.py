@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     consumer_prefetch: int = Field(default=16, ge=1, le=1000)
     # Seconds a stopping service waits for the message in hand before it gives up on it.
     shutdown_grace_sec: float = Field(default=20.0, ge=0)
+    # Bearer token of the config API (/admin/config); the API is off while this is unset.
+    admin_token: SecretStr | None = None
+    # Also write the notification plugins' log lines (logger ciba.notification) to this file.
+    notification_log_file: str | None = None
     # Extra CA certificates (PEM) trusted for outbound HTTPS (client notification endpoints),
     # besides the system store.
     outbound_ca_bundle: str | None = None

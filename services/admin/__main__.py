@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     set_totp = user.add_parser("set-totp", help="give the user a new TOTP secret; prints the otpauth URI")
     set_totp.add_argument("username")
 
+    device = sub.add_parser("device", help="authentication devices registered for push").add_subparsers(
+        dest="action", required=True)
+    device.add_parser("list").add_argument("username")
+    device_remove = device.add_parser("remove")
+    device_remove.add_argument("device_id")
+
     client = sub.add_parser("client", help="registered clients").add_subparsers(dest="action", required=True)
     client.add_parser("list")
 
@@ -74,6 +80,8 @@ COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitab
     ("user", "set-code"): commands.user_set_code,
     ("user", "set-totp"): commands.user_set_totp,
     ("client", "list"): commands.client_list,
+    ("device", "list"): commands.device_list,
+    ("device", "remove"): commands.device_remove,
     ("request", "show"): commands.request_show,
 }
 

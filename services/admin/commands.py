@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 
 from shared import totp
-from shared.config.model import PROPERTY_NAMES, ConfigError, build_config
+from shared.config import store as config_store
+from shared.config.model import ConfigError
 from shared.crypto import Secrets
 from shared.db import migrate
 from shared.db.pool import connect
 from shared.domain.user_code import InvalidUserCode, hash_user_code
 from shared.passwords import hash_password
-from shared.repositories import attempts, auth_requests, clients, users
-from shared.repositories import config as config_repo
+from shared.repositories import attempts, auth_requests, clients, devices, users
 from shared.repositories.users import User, UserExists
 from shared.settings import Settings
 
@@ -49,27 +49,16 @@ async def db_upgrade(settings: Settings, args: argparse.Namespace) -> Any:
             "version": current}
 
 
-async def _effective(conn: asyncpg.Connection, settings: Settings) -> dict[str, Any]:
-    return build_config(await config_repo.load_stored(conn), settings.env).model_dump()
-
-
-async def _set_property(conn: asyncpg.Connection, settings: Settings, key: str, value: Any) -> Any:
-    if key not in PROPERTY_NAMES:
-        raise CommandError(f"{key}: unknown server property")
-    stored = await config_repo.load_stored(conn)
-    try:
-        effective = build_config({**stored, key: value}, settings.env)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    normalised = getattr(effective, key)
-    async with conn.transaction():
-        await config_repo.upsert(conn, key, normalised)
-    return {key: normalised}
+def _secrets(settings: Settings) -> Secrets:
+    return Secrets(settings.secret_key_bytes)
 
 
 async def config_get(settings: Settings, args: argparse.Namespace) -> Any:
     async with _db(settings) as conn:
-        effective = await _effective(conn, settings)
+        try:
+            effective = await config_store.masked(conn, settings.env, _secrets(settings))
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
     if args.key is None:
         return effective
     if args.key not in effective:
@@ -83,22 +72,27 @@ async def config_set(settings: Settings, args: argparse.Namespace) -> Any:
     except json.JSONDecodeError:
         value = args.value
     async with _db(settings) as conn:
-        return await _set_property(conn, settings, args.key, value)
+        try:
+            return {args.key: await config_store.set_property(conn, settings.env, _secrets(settings), args.key,
+                                                              value)}
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
 
 
 async def config_unset(settings: Settings, args: argparse.Namespace) -> Any:
-    if args.key not in PROPERTY_NAMES:
-        raise CommandError(f"{args.key}: unknown server property")
-    async with _db(settings) as conn, conn.transaction():
-        await config_repo.delete(conn, args.key)
-        return {args.key: (await _effective(conn, settings))[args.key]}
+    async with _db(settings) as conn:
+        try:
+            return {args.key: await config_store.unset_property(conn, settings.env, _secrets(settings), args.key)}
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
 
 
 async def _toggle_flag(settings: Settings, flag: str, enabled: bool) -> Any:
     async with _db(settings) as conn:
-        flags = set((await _effective(conn, settings))["featureFlags"])
+        flags = set((await config_store.load(conn, settings.env, _secrets(settings))).featureFlags)
         flags = flags | {flag} if enabled else flags - {flag}
-        return await _set_property(conn, settings, "featureFlags", sorted(flags))
+        return {"featureFlags": await config_store.set_property(conn, settings.env, _secrets(settings),
+                                                                "featureFlags", sorted(flags))}
 
 
 async def feature_enable(settings: Settings, args: argparse.Namespace) -> Any:
@@ -211,3 +205,26 @@ async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
         "notifications": notifications,
         "deliveries": deliveries,
     }
+
+
+async def device_list(settings: Settings, args: argparse.Namespace) -> Any:
+    async with _db(settings) as conn:
+        user = await users.get_by_username(conn, args.username)
+        if user is None:
+            raise CommandError(f"no user named {args.username!r}")
+        found = await devices.for_user(conn, user.sub)
+    # The push token itself is a secret of the device: shown only by its last characters.
+    secrets = _secrets(settings)
+    return [{"device_registration_id": str(d.id), "token_hint": "…" + secrets.decrypt(d.token_enc)[-6:],
+             "created_at": d.created_at, "last_registered_at": d.last_registered_at} for d in found]
+
+
+async def device_remove(settings: Settings, args: argparse.Namespace) -> Any:
+    try:
+        device_id = UUID(args.device_id)
+    except ValueError:
+        raise CommandError("device_id must be a device_registration_id (a UUID)") from None
+    async with _db(settings) as conn:
+        if not await devices.remove(conn, [device_id]):
+            raise CommandError("no device with that id")
+    return {"device_registration_id": str(device_id), "removed": True}

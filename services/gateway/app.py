@@ -8,6 +8,8 @@ from services.gateway.context import GATEWAY, Gateway
 from services.gateway.device import account, pages
 from services.gateway.endpoints import (
     bc_authorize,
+    config_api,
+    device_registration,
     discovery,
     health,
     jwks,
@@ -46,4 +48,9 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
     app.router.add_get(openapi.PATH, openapi.handle)
+    app.router.add_post(device_registration.PATH, device_registration.handle)
+    app.router.add_get(config_api.PATH, config_api.get_all)
+    app.router.add_get(config_api.PATH + "/{key}", config_api.get_one)
+    app.router.add_put(config_api.PATH + "/{key}", config_api.put_one)
+    app.router.add_delete(config_api.PATH + "/{key}", config_api.delete_one)
     return app

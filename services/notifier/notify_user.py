@@ -1,26 +1,34 @@
 """Handling AuthRequestCreated: reach the user through the configured plugin.
 
 Each attempt creates a fresh device-page reference (only its hash is stored) and hands the
-plugin the authorization URL built from it. Success is recorded with the event id; a failure
-is recorded as an attempt and retried with back-off; when the attempts are spent, or the
-plugin says the failure is permanent, the request moves to failed.
+plugins the authorization URL built from it, with the user's registered devices. The
+configured plugins are tried in order until one succeeds (push, then email as fallback).
+Success is recorded with the event id; each failure is recorded as an attempt; the attempt
+is retried with back-off unless every plugin failed permanently; when the attempts are spent
+the request moves to failed. Devices a plugin reports as unregistered are removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import aiohttp
 
-from services.notifier.plugins.base import NotificationContext, NotificationResult, NotifiedUser
+from services.notifier.plugins.base import (
+    NotificationContext,
+    NotificationResult,
+    NotifiedUser,
+    RegisteredDevice,
+)
 from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
 from shared.bus.consumer import Delivery, GiveUp, RetryLater
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.events import AnyEvent, AuthRequestCreated
 from shared.logging import get_logger
-from shared.repositories import attempts, auth_requests, clients, device_refs, users
+from shared.repositories import attempts, auth_requests, clients, device_refs, devices, users
 from shared.runtime import Runtime
 
 log = get_logger("ciba.notification")
@@ -30,6 +38,12 @@ DEFAULT_PLUGIN_TIMEOUT_SEC = 15.0
 
 def authorization_url(issuer: str, ref: str) -> str:
     return f"{issuer}/device/{ref}"
+
+
+def notifier_names(config: dict[str, Any]) -> list[str]:
+    """The plugin, or the plugins tried in order (e.g. push, then email as fallback)."""
+    names = config["notifier"]
+    return [names] if isinstance(names, str) else list(names)
 
 
 class NotifyUser:
@@ -61,16 +75,10 @@ class NotifyUser:
             return
 
         config: dict[str, Any] = rt.config.cibaEndUserNotificationConfig
-        name = config["notifier"]
-        try:
-            plugin = self.registry.get(name)
-        except UnknownNotifier as exc:
-            await self._record(request.id, delivery, name, "failed", str(exc))
-            raise RetryLater(str(exc)) from None
-
         ref = new_token(32)
         await device_refs.insert(rt.pool, rt.secrets.hash(ref), request.id, rt.clock.now())
-        ctx = NotificationContext(
+        registered = await devices.for_user(rt.pool, user.sub)
+        base = dict(
             notification_id=str(request.id),
             authorization_url=authorization_url(rt.settings.issuer, ref),
             binding_message=request.binding_message,
@@ -78,36 +86,55 @@ class NotifyUser:
             scope=request.scope,
             acr_values=request.acr_values,
             user=NotifiedUser(user.sub, user.username, user.email, user.phone_number),
+            devices=[RegisteredDevice(str(d.id), rt.secrets.decrypt(d.token_enc), d.last_registered_at)
+                     for d in registered],
             expires_at=request.expires_at,
             attempt=delivery.attempt,
-            config=dict(config.get(name) or {}),
             http=self.http,
-            log=log.bind(notifier=name),
             extras={"backchannelClientId": rt.config.backchannelClientId,
                     "backchannelRedirectUri": rt.config.backchannelRedirectUri},
         )
-        result = await self._run_plugin(plugin, ctx, config)
-        if result.ok:
-            async with delivery.transaction() as conn:
-                await attempts.add_notification(
-                    conn, request.id, attempt=delivery.attempt, notifier=name, outcome="sent",
-                    detail=result.detail[:500], at=rt.clock.now())
-            log.info("end_user_notified", notifier=name, attempt=delivery.attempt)
-            return
-        await self._record(request.id, delivery, name, "failed", result.detail)
-        log.warning("end_user_notification_failed", notifier=name, detail=result.detail,
-                    permanent=result.permanent, attempt=delivery.attempt)
-        if result.permanent:
-            raise GiveUp(result.detail)
-        raise RetryLater(result.detail)
+        failures: list[NotificationResult] = []
+        for name in notifier_names(config):
+            result = await self._try(name, NotificationContext(
+                **base, config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
+            await self._forget_devices(user.sub, result)
+            if result.ok:
+                async with delivery.transaction() as conn:
+                    await attempts.add_notification(
+                        conn, request.id, attempt=delivery.attempt, notifier=name, outcome="sent",
+                        detail=result.detail[:500], at=rt.clock.now())
+                log.info("end_user_notified", notifier=name, attempt=delivery.attempt)
+                return
+            await self._record(request.id, delivery, name, "failed", result.detail)
+            log.warning("end_user_notification_failed", notifier=name, detail=result.detail,
+                        permanent=result.permanent, attempt=delivery.attempt)
+            failures.append(result)
+        summary = "; ".join(f.detail for f in failures)
+        if all(f.permanent for f in failures):
+            raise GiveUp(summary)
+        raise RetryLater(summary)
+
+    async def _try(self, name: str, ctx: NotificationContext, config: dict[str, Any]) -> NotificationResult:
+        try:
+            plugin = self.registry.get(name)
+        except UnknownNotifier as exc:
+            return NotificationResult.failed(str(exc))
+        return await self._run_plugin(plugin, ctx, config)
+
+    async def _forget_devices(self, sub: str, result: NotificationResult) -> None:
+        if result.unregistered_devices:
+            ids = [UUID(device_id) for device_id in result.unregistered_devices]
+            removed = await devices.remove(self.rt.pool, ids, sub)
+            log.info("devices_unregistered", count=removed)
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
         rt = self.rt
         now = rt.clock.now()
         async with delivery.transaction() as conn:
-            name = rt.config.cibaEndUserNotificationConfig["notifier"]
+            names = ",".join(notifier_names(rt.config.cibaEndUserNotificationConfig))
             await attempts.add_notification(conn, event.request_id, attempt=delivery.attempt,
-                                            notifier=name, outcome="gave_up",
+                                            notifier=names, outcome="gave_up",
                                             detail=reason[:500], at=now)
             failed = await lifecycle.fail(conn, event.request_id, now=now, service=rt.service,
                                           reason=f"end-user notification failed: {reason}"[:500])

@@ -12,7 +12,9 @@ from typing import Any
 
 import asyncpg
 
+from shared.config import store
 from shared.config.model import ConfigError, ServerConfig, build_config
+from shared.crypto import Secrets
 from shared.db.listener import PgListener
 from shared.logging import get_logger
 from shared.repositories import config as config_repo
@@ -21,9 +23,10 @@ log = get_logger("ciba.config")
 
 
 class LiveConfig:
-    def __init__(self, pool: asyncpg.Pool, env: str, *, fallback_interval: float = 1.5) -> None:
+    def __init__(self, pool: asyncpg.Pool, env: str, secrets: Secrets, *, fallback_interval: float = 1.5) -> None:
         self._pool = pool
         self._env = env
+        self._secrets = secrets
         self._fallback_interval = fallback_interval
         self._changed = asyncio.Event()
         self._fingerprint: Any = None
@@ -31,9 +34,8 @@ class LiveConfig:
 
     async def load(self) -> ServerConfig:
         fingerprint = await config_repo.version(self._pool)
-        stored = await config_repo.load_stored(self._pool)
         try:
-            self.current = build_config(stored, self._env)
+            self.current = await store.load(self._pool, self._env, self._secrets)
         except ConfigError as exc:
             # A bad value written behind our back: keep serving with the last good config.
             log.error("config_invalid_kept_previous", error=str(exc))

@@ -90,8 +90,15 @@ class ServerConfig(BaseModel):
     @field_validator("cibaEndUserNotificationConfig")
     @classmethod
     def _names_a_notifier(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(value.get("notifier"), str) or not value["notifier"]:
-            raise ValueError('must be an object with a "notifier" name, e.g. {"notifier": "log"}')
+        names = value.get("notifier")
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError('must be an object with a "notifier" name or a list of names tried in order, '
+                             'e.g. {"notifier": "log"} or {"notifier": ["fcm", "email"]}')
+        for name in names:
+            if name in value and not isinstance(value[name], dict):
+                raise ValueError(f"the settings of notifier {name!r} must be an object")
         return value
 
     def feature_enabled(self, flag: str) -> bool:

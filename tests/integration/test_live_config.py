@@ -13,8 +13,10 @@ import pytest
 
 from shared.config.live import LiveConfig
 from shared.config.model import ServerConfig
+from shared.crypto import Secrets
 from shared.db.listener import PgListener
 from shared.repositories import config as config_repo
+from shared.settings import Settings
 
 PROPERTY = "cibaGrantLifeExtraTimeSec"
 OTHER_PROPERTY = "backchannelPingOnExpiry"
@@ -40,7 +42,8 @@ async def restore_property(pool: asyncpg.Pool) -> AsyncIterator[None]:
 @asynccontextmanager
 async def watching(pool: asyncpg.Pool, dsn: str, *, fallback_interval: float) -> AsyncIterator[LiveConfig]:
     """A LiveConfig as a service runs it: attached to a running PgListener, watching."""
-    live = LiveConfig(pool, "development", fallback_interval=fallback_interval)
+    live = LiveConfig(pool, "development", Secrets(Settings(env="development").secret_key_bytes),
+                      fallback_interval=fallback_interval)
     await live.load()
     listener = PgListener(dsn)
     live.attach(listener)

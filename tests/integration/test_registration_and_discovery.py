@@ -100,7 +100,8 @@ async def test_discovery_names_every_endpoint_and_what_is_supported(http) -> Non
     issuer = doc["issuer"]
     for key, path in [("token_endpoint", "/token"), ("jwks_uri", "/jwks"),
                       ("registration_endpoint", "/register"), ("userinfo_endpoint", "/userinfo"),
-                      ("backchannel_authentication_endpoint", "/bc-authorize")]:
+                      ("backchannel_authentication_endpoint", "/bc-authorize"),
+                      ("backchannel_device_registration_endpoint", "/bc-deviceRegistration")]:
         assert doc[key] == issuer + path
     assert CIBA_GRANT in doc["grant_types_supported"] and "refresh_token" in doc["grant_types_supported"]
     assert doc["token_endpoint_auth_methods_supported"] == [

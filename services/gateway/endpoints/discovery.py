@@ -52,6 +52,8 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
                 list(config.backchannelAuthenticationRequestSigningAlgValuesSupported),
             "backchannel_user_code_parameter_supported":
                 config.backchannelUserCodeParameterSupported,
+            "backchannel_device_registration_endpoint":
+                config.backchannelDeviceRegistrationEndpoint or f"{issuer}/bc-deviceRegistration",
         })
     else:
         doc["grant_types_supported"] = ["refresh_token"]

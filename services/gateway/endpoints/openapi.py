@@ -62,6 +62,10 @@ _TOO_LARGE = _error("The request body is larger than 64 KiB.", ["invalid_request
 _INVALID_CLIENT = _error("Client authentication failed.", ["invalid_client"],
                          {"WWW-Authenticate": _header("WWW-Authenticate-Basic")})
 _CLIENT_AUTH_SECURITY = [{"clientBasic": []}, {}]
+_ADMIN_UNAUTHORIZED = _error("The operator's bearer token is missing or wrong.", ["invalid_token"],
+                             {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")})
+_ADMIN_OFF = _error("The config API is off (CIBA_ADMIN_TOKEN unset) or the property is unknown.", ["not_found"])
+_ADMIN_VALUE = {"description": "The property and its value (secrets masked).", "content": _json({"type": "object"})}
 
 _CLIENT_AUTH_FIELDS: dict[str, Any] = {
     "client_id": {"type": "string", "description": "The client's identifier (client_secret_post; optional "
@@ -183,6 +187,21 @@ def _schemas() -> dict[str, Any]:
             },
             "example": {"scope": "openid email", "login_hint": "alice@example.com",
                         "binding_message": "Kiosk 7Q"},
+        },
+        "DeviceRegistrationRequest": {
+            "type": "object",
+            "required": ["id_token_hint", "device_registration_token"],
+            "properties": {
+                "id_token_hint": {"type": "string", "description": "An unexpired id_token this server issued; "
+                                  "its sub is the user."},
+                "device_registration_token": {"type": "string", "maxLength": 4096,
+                                              "description": "The device's push token (e.g. an FCM token)."},
+            },
+        },
+        "DeviceRegistrationResponse": {
+            "type": "object",
+            "required": ["device_registration_id"],
+            "properties": {"device_registration_id": {"type": "string", "format": "uuid"}},
         },
         "AuthenticationResponse": {
             "type": "object",
@@ -337,6 +356,40 @@ def _paths() -> dict[str, Any]:
             "get": {"summary": "The user's claims (OIDC Core 5.3).", **userinfo},
             "post": {"summary": "The user's claims (OIDC Core 5.3); the body is ignored.", **userinfo},
         },
+        "/bc-deviceRegistration": {"post": {
+            "summary": "Register the push token of the user's authentication device.", "tags": ["ciba"],
+            "requestBody": {"required": True, "content": {FORM: {"schema": _ref("DeviceRegistrationRequest")}}},
+            "responses": {
+                "200": {"description": "The device is registered (again).",
+                        "content": _json(_ref("DeviceRegistrationResponse"))},
+                "400": _error("A parameter is missing or the hint names no user.",
+                              ["invalid_request", "unknown_user_id"]),
+                "403": _error("CIBA is disabled on this server.", ["access_denied"]),
+                "413": _TOO_LARGE,
+            },
+        }},
+        "/admin/config": {"get": {
+            "summary": "Every server property (secrets masked).", "tags": ["admin"],
+            "security": [{"adminToken": []}],
+            "responses": {"200": {"description": "The configuration.", "content": _json({"type": "object"})},
+                          "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF},
+        }},
+        "/admin/config/{key}": {
+            "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "A server property, e.g. cibaEndUserNotificationConfig."}],
+            "get": {"summary": "One server property.", "tags": ["admin"], "security": [{"adminToken": []}],
+                    "responses": {"200": _ADMIN_VALUE, "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF}},
+            "put": {"summary": "Set a server property (validated; secrets stored encrypted).", "tags": ["admin"],
+                    "security": [{"adminToken": []}],
+                    "requestBody": {"required": True, "content": _json({"description": "The value, as JSON."})},
+                    "responses": {"200": _ADMIN_VALUE,
+                                  "400": _error("The value is refused; the message names the property.",
+                                                ["invalid_request"]),
+                                  "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF, "413": _TOO_LARGE}},
+            "delete": {"summary": "Return a server property to its default.", "tags": ["admin"],
+                       "security": [{"adminToken": []}],
+                       "responses": {"200": _ADMIN_VALUE, "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF}},
+        },
         "/health/live": {"get": {
             "summary": "Liveness.", "tags": ["health"],
             "responses": {"200": {"description": "The process answers.", "content": _json(_ref("Health"))}},
@@ -363,7 +416,7 @@ def document(issuer: str) -> dict[str, Any]:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": issuer}],
-        "tags": [{"name": "oidc"}, {"name": "ciba"}, {"name": "health"}],
+        "tags": [{"name": "oidc"}, {"name": "ciba"}, {"name": "admin"}, {"name": "health"}],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -375,6 +428,8 @@ def document(issuer: str) -> dict[str, Any]:
                                                "form fields client_id, client_secret, client_assertion."},
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "An access token from /token (RFC 6750)."},
+                "adminToken": {"type": "http", "scheme": "bearer",
+                               "description": "The operator's CIBA_ADMIN_TOKEN (config API only)."},
             },
         },
     }

@@ -1,0 +1,87 @@
+"""The config API, and secrets inside server properties: stored encrypted, shown masked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from services.admin import commands
+from services.gateway.__main__ import build_gateway
+from services.gateway.app import create_app
+from shared.config.sealed import MASK
+from shared.repositories import config as config_repo
+from shared.runtime import open_runtime
+
+ADMIN_TOKEN = "operator-token-for-tests"
+NOTIFICATION = {"notifier": ["webhook", "log"],
+                "webhook": {"url": "https://hooks.example/ciba", "secret": "hmac-key-123", "timeout": 5}}
+
+
+@pytest.fixture
+async def admin(settings, clock) -> AsyncIterator[TestClient]:
+    with_token = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    async with open_runtime(with_token, "gateway", clock=clock) as rt:
+        gw = await build_gateway(rt)
+        async with TestClient(TestServer(create_app(gw))) as client:
+            yield client
+        await gw.close()
+        async with rt.pool.acquire() as conn:
+            await config_repo.delete(conn, "cibaEndUserNotificationConfig")
+
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def test_the_config_api_needs_the_operator_token(admin) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN_TOKEN}"}):
+        response = await admin.get("/admin/config", headers=headers)
+        assert (response.status, (await response.json())["error"]) == (401, "invalid_token")
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_the_config_api_is_off_without_a_token(http) -> None:
+    assert (await http.get("/admin/config", headers=AUTH)).status == 404
+
+
+async def test_put_stores_secrets_encrypted_and_every_read_masks_them(admin, pool, settings) -> None:
+    response = await admin.put("/admin/config/cibaEndUserNotificationConfig", json=NOTIFICATION, headers=AUTH)
+    assert response.status == 200, await response.text()
+    shown = (await response.json())["cibaEndUserNotificationConfig"]
+    assert shown["webhook"]["secret"] == MASK and shown["webhook"]["url"] == "https://hooks.example/ciba"
+    one = await (await admin.get("/admin/config/cibaEndUserNotificationConfig", headers=AUTH)).json()
+    assert one["cibaEndUserNotificationConfig"]["webhook"]["secret"] == MASK
+    everything = await (await admin.get("/admin/config", headers=AUTH)).json()
+    assert "hmac-key-123" not in str(everything)
+    stored = await pool.fetchval("SELECT value::text FROM as_config WHERE key = 'cibaEndUserNotificationConfig'")
+    assert "hmac-key-123" not in stored and "$sealed" in stored
+    # The services read it unsealed.
+    cli = await commands.config_get(settings, type("Args", (), {"key": "cibaEndUserNotificationConfig"})())
+    assert cli["webhook"]["secret"] == MASK
+    async with open_runtime(settings, "notifier") as rt:
+        assert rt.config.cibaEndUserNotificationConfig["webhook"]["secret"] == "hmac-key-123"
+
+
+async def test_a_bad_value_is_refused_naming_the_property(admin) -> None:
+    response = await admin.put("/admin/config/backchannelAuthenticationResponseInterval", json=0, headers=AUTH)
+    body = await response.json()
+    assert (response.status, body["error"]) == (400, "invalid_request")
+    assert "backchannelAuthenticationResponseInterval" in body["error_description"]
+    unknown = await admin.put("/admin/config/noSuchProperty", json=1, headers=AUTH)
+    assert unknown.status == 404
+
+
+async def test_delete_returns_a_property_to_its_default(admin) -> None:
+    await admin.put("/admin/config/backchannelAuthenticationResponseInterval", json=9, headers=AUTH)
+    response = await admin.delete("/admin/config/backchannelAuthenticationResponseInterval", headers=AUTH)
+    assert (await response.json()) == {"backchannelAuthenticationResponseInterval": 5}
+
+
+async def test_a_notifier_list_is_accepted_and_an_empty_one_refused(admin) -> None:
+    ok = await admin.put("/admin/config/cibaEndUserNotificationConfig",
+                         json={"notifier": ["fcm", "email"]}, headers=AUTH)
+    assert ok.status == 200
+    bad = await admin.put("/admin/config/cibaEndUserNotificationConfig", json={"notifier": []}, headers=AUTH)
+    assert bad.status == 400
