@@ -6,7 +6,7 @@
 #   make logs    follow the services' logs
 #   make test    run the tests (PYTEST_ARGS='-k poll -x' to pass arguments to pytest)
 #   make lint    ruff
-#   make venv    create .venv and install the project with its test extras
+#   make venv    create .venv and install the project with its test extras and the example plugin
 #
 # `make up` uses Docker Compose (docker-compose.yml) when a Docker engine answers; otherwise it
 # runs the four services as local processes (deploy/local.sh) against Postgres and RabbitMQ on
@@ -34,13 +34,14 @@ export VENV RUN_DIR
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
 
-# (Re)install when pyproject.toml is newer than the stamp.
-$(VENV)/.installed: pyproject.toml
+# (Re)install when pyproject.toml (or the example plugin's) is newer than the stamp.
+EXAMPLE_PLUGIN := examples/ciba-notifier-example
+$(VENV)/.installed: pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
 	@if [ ! -x '$(VENV)/bin/python' ]; then \
 		echo "creating $(VENV) with $(PYTHON)"; \
 		'$(PYTHON)' -m venv '$(VENV)'; \
 	fi
-	'$(VENV)/bin/pip' install -q -e '.[test]'
+	'$(VENV)/bin/pip' install -q -e '.[test]' -e '$(EXAMPLE_PLUGIN)'
 	@touch '$@'
 
 venv: $(VENV)/.installed

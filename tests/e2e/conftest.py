@@ -3,6 +3,7 @@ party speaking HTTP, and users created with ciba-admin."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -39,6 +40,29 @@ async def webhook() -> AsyncIterator[WebhookReceiver]:
     await receiver.stop()
 
 
+def webhook_notification(webhook: WebhookReceiver) -> dict:
+    """The suite's default notification configuration: the local webhook receiver."""
+    return {"notifier": "webhook", "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
+
+
+async def use_notification_config(stack: Stack, config: dict) -> None:
+    """Set cibaEndUserNotificationConfig and wait until the notifier applied it."""
+    reloads = sum(1 for line in stack.log_lines("notifier") if line.get("event") == "config_reloaded")
+    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(config))
+    for _ in range(100):
+        if sum(1 for line in stack.log_lines("notifier") if line.get("event") == "config_reloaded") > reloads:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the notifier did not reload its configuration")
+
+
+@pytest.fixture
+async def notification_config(stack: Stack, webhook: WebhookReceiver):
+    """Change the notification configuration for one test; the webhook comes back after it."""
+    yield lambda config: use_notification_config(stack, config)
+    await use_notification_config(stack, webhook_notification(webhook))
+
+
 @pytest.fixture(scope="session")
 def e2e_backing(server_urls) -> Iterator[Backing]:
     """The processes get a database and namespace of their own, so in-process tests that
@@ -66,9 +90,7 @@ def stack(e2e_backing: Backing, webhook: WebhookReceiver, callbacks: CallbackSer
     log_dir: Path = tmp_path_factory.mktemp("logs")
     stack = Stack(e2e_backing.database_url, e2e_backing.amqp_url, e2e_backing.namespace, log_dir,
                   extra_env={"CIBA_OUTBOUND_CA_BUNDLE": str(pki.ca_file)})
-    notification = {"notifier": "webhook",
-                    "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
-    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(notification))
+    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(webhook_notification(webhook)))
     stack.admin("config", "set", "backchannelRequestsProcessorJobIntervalSec", "0.2")
     stack.admin("config", "set", "cibaNotificationMaxAttempts", "3")
     stack.start_all()

@@ -6,12 +6,15 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from services.notifier.plugins.base import Notifier
+from services.notifier.plugins.email import EmailNotifier
+from services.notifier.plugins.fcm import FcmNotifier
 from services.notifier.plugins.log import LogNotifier
 from services.notifier.plugins.webhook import WebhookNotifier
 from shared.logging import get_logger
 
 ENTRY_POINT_GROUP = "ciba.notifiers"
-BUILT_IN: dict[str, type] = {"log": LogNotifier, "webhook": WebhookNotifier}
+BUILT_IN: dict[str, type] = {"log": LogNotifier, "webhook": WebhookNotifier, "fcm": FcmNotifier,
+                             "email": EmailNotifier}
 
 log = get_logger("ciba.notification")
 
