@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import Account
-from tests.support.browser import Browser
+from tests.support.browser import decide_on_device
 from tests.support.fake_fcm import FakeFcm
 from tests.support.rp import RelyingParty
 from tests.support.stack import Stack
@@ -29,11 +29,7 @@ async def fcm() -> AsyncIterator[FakeFcm]:
 
 
 async def _approve(url: str, user: Account) -> None:
-    browser = Browser()
-    try:
-        result = await browser.login_and_decide(url, user.username, user.password, "approve")
-    finally:
-        await browser.close()
+    result = await decide_on_device(url, user.username, user.password)
     assert result.status == 200, result.html
 
 

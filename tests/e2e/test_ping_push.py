@@ -10,7 +10,7 @@ import pytest
 from shared.domain.token_issuance import PUSH_AUTH_REQ_ID_CLAIM
 from shared.jose.tokens import half_hash
 from tests.e2e.conftest import Account
-from tests.support.browser import Browser
+from tests.support.browser import decide_on_device
 from tests.support.callback import CallbackServer
 from tests.support.rp import RegisteredClient, RelyingParty
 from tests.support.webhook import WebhookReceiver
@@ -21,12 +21,7 @@ BEARER = "rp-notification-token-Zq8"
 
 async def decide(webhook: WebhookReceiver, user: Account, decision: str) -> None:
     note = await webhook.next_for(user.username)
-    browser = Browser()
-    try:
-        result = await browser.login_and_decide(note.payload["authorization_url"], user.username,
-                                                user.password, decision)
-    finally:
-        await browser.close()
+    result = await decide_on_device(note.payload["authorization_url"], user.username, user.password, decision)
     assert result.status == 200, result.html
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import WEBHOOK_SECRET, Account
-from tests.support.browser import Browser
+from tests.support.browser import Browser, decide_on_device
 from tests.support.rp import RelyingParty
 from tests.support.stack import SERVICES, Stack
 from tests.support.webhook import WebhookReceiver
@@ -49,12 +49,7 @@ async def test_rp_gets_signed_tokens_after_user_approves_on_device_pages(
     pending = await rp.token(client, auth_req_id)
     assert (pending.status, pending.body["error"]) == (400, "authorization_pending")
 
-    browser = Browser()
-    try:
-        result = await browser.login_and_decide(note.payload["authorization_url"], user.username,
-                                                user.password, "approve")
-    finally:
-        await browser.close()
+    result = await decide_on_device(note.payload["authorization_url"], user.username, user.password)
     assert result.status == 200 and "Approved" in result.html
 
     tokens = await rp.token(client, auth_req_id)
@@ -94,12 +89,7 @@ async def test_second_exchange_of_the_same_auth_req_id_is_refused(
         stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account) -> None:
     client, auth_req_id = await _start(rp, user)
     note = await webhook.next_for(user.username)
-    browser = Browser()
-    try:
-        await browser.login_and_decide(note.payload["authorization_url"], user.username,
-                                       user.password, "approve")
-    finally:
-        await browser.close()
+    await decide_on_device(note.payload["authorization_url"], user.username, user.password)
     first = await rp.token(client, auth_req_id)
     assert first.status == 200
     second = await rp.token(client, auth_req_id)
@@ -110,16 +100,15 @@ async def test_denial_on_the_device_answers_access_denied(
         stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account) -> None:
     client, auth_req_id = await _start(rp, user)
     note = await webhook.next_for(user.username)
-    browser = Browser()
-    try:
-        result = await browser.login_and_decide(note.payload["authorization_url"], user.username,
-                                                user.password, "deny")
-    finally:
-        await browser.close()
+    result = await decide_on_device(note.payload["authorization_url"], user.username, user.password, "deny")
     assert result.status == 200 and "Denied" in result.html
     answer = await rp.token(client, auth_req_id)
     assert (answer.status, answer.body["error"]) == (400, "access_denied")
-    again = await Browser().get(note.payload["authorization_url"])
+    browser = Browser()
+    try:
+        again = await browser.get(note.payload["authorization_url"])
+    finally:
+        await browser.close()
     assert again.status == 410
 
 
@@ -171,12 +160,7 @@ async def test_only_the_named_user_can_decide_the_request(
     assert "not for you" in refused.html
     assert (await rp.token(client, auth_req_id)).body["error"] == "authorization_pending"
 
-    owner = Browser()
-    try:
-        result = await owner.login_and_decide(note.payload["authorization_url"], user.username,
-                                              user.password, "approve")
-    finally:
-        await owner.close()
+    result = await decide_on_device(note.payload["authorization_url"], user.username, user.password)
     assert result.status == 200
 
 
@@ -199,12 +183,7 @@ async def test_refresh_token_rotates_and_a_replay_revokes_the_grant(
         stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account) -> None:
     client, auth_req_id = await _start(rp, user)
     note = await webhook.next_for(user.username)
-    browser = Browser()
-    try:
-        await browser.login_and_decide(note.payload["authorization_url"], user.username,
-                                       user.password, "approve")
-    finally:
-        await browser.close()
+    await decide_on_device(note.payload["authorization_url"], user.username, user.password)
     tokens = (await rp.token(client, auth_req_id)).body
     rotated = await rp.refresh(client, tokens["refresh_token"])
     assert rotated.status == 200 and rotated.body["refresh_token"] != tokens["refresh_token"]

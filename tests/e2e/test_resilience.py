@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.e2e.conftest import Account
-from tests.support.browser import Browser
+from tests.support.browser import decide_on_device
 from tests.support.rp import RelyingParty
 from tests.support.stack import Stack
 from tests.support.webhook import WebhookReceiver
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def _approve(url: str, user: Account) -> None:
-    browser = Browser()
-    try:
-        result = await browser.login_and_decide(url, user.username, user.password, "approve")
-    finally:
-        await browser.close()
+    result = await decide_on_device(url, user.username, user.password)
     assert result.status == 200, result.html
 
 

@@ -76,3 +76,12 @@ class Browser:
 
     async def close(self) -> None:
         await self.session.close()
+
+
+async def decide_on_device(url: str, username: str, password: str, decision: str = "approve") -> Page:
+    """Open the link a notification carried, sign in, and approve or deny, in a fresh browser."""
+    browser = Browser()
+    try:
+        return await browser.login_and_decide(url, username, password, decision)
+    finally:
+        await browser.close()
