@@ -29,21 +29,20 @@ class TooManyPending(Exception):
 
 async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str,
                  max_pending_per_user: int = 0) -> None:
-    """Store a new request. With ``max_pending_per_user`` the user's row is locked while
-    counting, so concurrent requests cannot slip past the cap together."""
+    """Store a new request with its history and its AuthRequestCreated event. With
+    ``max_pending_per_user`` the user's row is locked while counting, so concurrent requests
+    cannot slip past the cap together."""
+    event = AuthRequestCreated(request_id=request.id, client_id=request.client_id,
+                               delivery_mode=request.delivery_mode, occurred_at=request.created_at)
+    if max_pending_per_user <= 0:
+        await auth_requests.insert_announced(conn, request, service=service, event=event)
+        return
     async with conn.transaction():
-        if max_pending_per_user > 0:
-            await users.lock(conn, request.sub)
-            pending = await auth_requests.count_pending_for_user(conn, request.sub, request.created_at)
-            if pending >= max_pending_per_user:
-                raise TooManyPending
-        await auth_requests.insert(conn, request)
-        await auth_requests.add_history(conn, request.id, "pending", request.created_at, service)
-        await outbox.add(
-            conn,
-            AuthRequestCreated(request_id=request.id, client_id=request.client_id,
-                               delivery_mode=request.delivery_mode, occurred_at=request.created_at),
-        )
+        await users.lock(conn, request.sub)
+        pending = await auth_requests.count_pending_for_user(conn, request.sub, request.created_at)
+        if pending >= max_pending_per_user:
+            raise TooManyPending
+        await auth_requests.insert_announced(conn, request, service=service, event=event)
 
 
 async def decide(conn: asyncpg.Connection, request_id: UUID, *, approved: bool, now: datetime,
