@@ -145,7 +145,15 @@ class InvalidToken(ProtocolError):
     error = "invalid_token"
     status = 401
 
+    def __init__(self, description: str | None = None, *, status: int | None = None,
+                 credentials_sent: bool = True) -> None:
+        super().__init__(description, status=status)
+        self.credentials_sent = credentials_sent
+
     def headers(self) -> dict[str, str]:
+        # RFC 6750 3.1: a request without credentials gets the challenge without an error code.
+        if not self.credentials_sent:
+            return {"WWW-Authenticate": 'Bearer realm="ciba"'}
         return {"WWW-Authenticate": 'Bearer realm="ciba", error="invalid_token"'}
 
 

@@ -36,7 +36,7 @@ async def build_gateway(rt: Runtime) -> Gateway:
                           user_agent="ciba-gateway")
     return Gateway(rt=rt, clients=clients, keyring=keyring,
                    minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
-                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http)
+                   client_keys=ClientKeyStore(http, lambda: address_policy(rt)), rate_limiter=RateLimiter(), http=http)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
@@ -56,6 +56,8 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
              listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
     await stop.wait()
     log.info("service_stopping")
+    # Held long polls answer now (each re-reads its request) instead of being cut off.
+    gw.waiters.release_all()
     await runner.cleanup()  # stops accepting, lets requests in flight finish
     await gw.close()
 

@@ -57,11 +57,13 @@ async def _login_hint_token_subject(gw: Gateway, client: Client, token: str) -> 
     if not isinstance(subject, dict):
         raise InvalidRequest('login_hint_token: the subject claim must be {"subject_type": ..., ...}')
     subject_type = subject.get("subject_type") or subject.get("format")
+    if not isinstance(subject_type, str):
+        raise InvalidRequest("login_hint_token: the subject's subject_type must be a string")
     claim = SUBJECT_TYPE_ALIASES.get(subject_type, subject_type)
     if claim not in gw.rt.config.backchannelLoginHintClaims:
         allowed = ", ".join(gw.rt.config.backchannelLoginHintClaims)
         raise InvalidRequest(f"login_hint_token: subject_type must be one of {allowed}")
-    value = subject.get(subject_type) if isinstance(subject_type, str) else None
+    value = subject.get(subject_type)
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"login_hint_token: the subject has no {subject_type} value")
     return claim, value

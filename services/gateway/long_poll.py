@@ -35,6 +35,7 @@ class RequestWaiters:
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
         self._count = 0
+        self._closing = False
 
     def attach(self, listener: PgListener) -> None:
         listener.subscribe(REQUEST_CHANGED_CHANNEL, self._wake)
@@ -43,7 +44,12 @@ class RequestWaiters:
 
     @property
     def full(self) -> bool:
-        return self._count >= MAX_WAITERS
+        return self._count >= MAX_WAITERS or self._closing
+
+    def release_all(self) -> None:
+        """Shutting down: answer every held poll now, and hold no new ones."""
+        self._closing = True
+        self._wake_all()
 
     def _wake(self, request_id: str) -> None:
         for future in self._waiting.pop(request_id, ()):

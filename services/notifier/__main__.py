@@ -6,11 +6,13 @@ import asyncio
 
 import aiohttp
 
-from services.notifier.notify_user import NotifyUser
+from services.notifier.notify_user import NotifyUser, notifier_names
 from shared.bus.service import consume_until_stopped
+from shared.logging import get_logger
 from shared.runtime import Runtime, run_service
 
 SERVICE = "notifier"
+log = get_logger("ciba.notifier")
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
@@ -18,6 +20,9 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         timeout=aiohttp.ClientTimeout(total=30), headers={"User-Agent": "ciba-notifier"}
     ) as http:
         handler = NotifyUser(rt, http)
+        if not rt.settings.development and "log" in notifier_names(rt.config.cibaEndUserNotificationConfig):
+            log.warning("log_notifier_in_production",
+                        advice="the log plugin writes sign-in links to the log; configure a real notifier")
         await consume_until_stopped(rt, stop, handler,
                                     lambda: rt.config.cibaNotificationMaxAttempts)
 

@@ -11,6 +11,7 @@ the request moves to failed. Devices a plugin reports as unregistered are remove
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from services.notifier.plugins.base import (
 )
 from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
 from shared.bus.consumer import Delivery, GiveUp, RetryLater
+from shared.bus.topology import CONSUMERS
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.events import AnyEvent, AuthRequestCreated
@@ -40,6 +42,10 @@ def authorization_url(issuer: str, ref: str) -> str:
     return f"{issuer}/device/{ref}"
 
 
+def plugin_timeout(config: dict[str, Any]) -> float:
+    return float(config.get("timeout", DEFAULT_PLUGIN_TIMEOUT_SEC))
+
+
 def notifier_names(config: dict[str, Any]) -> list[str]:
     """The plugin, or the plugins tried in order (e.g. push, then email as fallback)."""
     names = config["notifier"]
@@ -48,7 +54,7 @@ def notifier_names(config: dict[str, Any]) -> list[str]:
 
 class NotifyUser:
     consumer = "notifier"
-    routing_keys = ("auth_request.created",)
+    routing_keys = CONSUMERS[consumer]
 
     def __init__(self, rt: Runtime, http: aiohttp.ClientSession,
                  registry: NotifierRegistry | None = None) -> None:
@@ -75,6 +81,23 @@ class NotifyUser:
             return
 
         config: dict[str, Any] = rt.config.cibaEndUserNotificationConfig
+        # One notifier at a time per request: a late event and its re-announcement must not
+        # reach the user twice. The holder of the claim owns the outcome; a claim left by a
+        # crash lapses after ``hold``, and the request-processor's recovery re-announces the
+        # request (cibaNotificationRecoveryAfterSec is longer than any hold).
+        hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
+        if not await auth_requests.claim_notification(rt.pool, request.id, rt.clock.now(), hold):
+            log.info("notification_not_needed", reason="another notifier is notifying this request")
+            return
+        try:
+            await self._notify(request, user, client, config, delivery)
+        except BaseException:
+            await auth_requests.release_notification_claim(rt.pool, request.id)
+            raise
+
+    async def _notify(self, request: Any, user: Any, client: Any, config: dict[str, Any],
+                      delivery: Delivery) -> None:
+        rt = self.rt
         ref = new_token(32)
         await device_refs.insert(rt.pool, rt.secrets.hash(ref), request.id, rt.clock.now())
         registered = await devices.for_user(rt.pool, user.sub)
@@ -143,7 +166,7 @@ class NotifyUser:
 
     async def _run_plugin(self, plugin: Any, ctx: NotificationContext,
                           config: dict[str, Any]) -> NotificationResult:
-        timeout = float(config.get("timeout", DEFAULT_PLUGIN_TIMEOUT_SEC))
+        timeout = plugin_timeout(config)
         try:
             return await asyncio.wait_for(plugin.notify(ctx), timeout)
         except TimeoutError:

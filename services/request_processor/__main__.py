@@ -8,6 +8,7 @@ import asyncio
 from services.request_processor import expiry_sweep, housekeeping, recovery
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
+from shared.bus.topology import declare_consumer_topology
 from shared.logging import get_logger
 from shared.runtime import Runtime, run_service, start_watchers
 
@@ -17,6 +18,7 @@ log = get_logger("ciba.request_processor")
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     bus = await connect_bus(rt)
+    await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange)
     relay = OutboxRelay(rt.pool, bus, rt.secrets)
     relay.attach(rt.listener)
     start_watchers(rt)

@@ -17,7 +17,7 @@ import aiohttp
 
 from services.token_delivery import payloads
 from shared.bus.consumer import Delivery, GiveUp, RetryLater
-from shared.bus.topology import backoff_delay
+from shared.bus.topology import CONSUMERS, backoff_delay
 from shared.domain.token_issuance import Minter
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
@@ -33,7 +33,7 @@ log = get_logger("ciba.delivery")
 
 class DeliverToClient:
     consumer = "token-delivery"
-    routing_keys = ("auth_request.decided", "auth_request.expired", "auth_request.failed")
+    routing_keys = CONSUMERS[consumer]
 
     def __init__(self, rt: Runtime, http: aiohttp.ClientSession, minter: Minter) -> None:
         self.rt = rt

@@ -27,15 +27,17 @@ class Bus:
         connection = await aio_pika.connect_robust(
             url, client_properties={"connection_name": f"{namespace}/{service}"}
         )
-        channel = await connection.channel(publisher_confirms=True)
+        # A returned (unroutable) message raises, so the outbox keeps an event no queue took.
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=prefetch)
         exchange = await declare_events_exchange(channel, namespace)
         return cls(connection, channel, exchange, namespace)
 
     async def publish_event(self, routing_key: str, body: bytes, *, message_id: str,
                             headers: dict[str, Any]) -> None:
-        """Publish to the events exchange and wait for the broker's confirm."""
-        await self.exchange.publish(_message(body, message_id, headers), routing_key=routing_key)
+        """Publish to the events exchange and wait for the broker's confirm; raises when no
+        queue is bound for the routing key."""
+        await self.exchange.publish(_message(body, message_id, headers), routing_key=routing_key, mandatory=True)
 
     async def publish_to_queue(self, queue: str, body: bytes, *, message_id: str,
                                headers: dict[str, Any], expiration: float | None = None) -> None:

@@ -9,6 +9,9 @@ Per namespace ``ns`` (CIBA_BUS_NAMESPACE):
   back into ``ns.<service>``. Delays are grouped in tiers so that a long delay never holds a
   short one behind it for more than the tier's jitter.
 - ``ns.<service>.dead``: what exhausted its attempts or could not be read, kept for an operator.
+
+Events are published with ``mandatory`` and publisher confirms: an event no queue takes is
+returned and stays in the outbox.
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 RETRY_TIERS_SEC = (1, 2, 4, 8, 16, 32, 60)
+
+# Who consumes what: one queue per consuming service, bound to these routing keys (event
+# types). The request-processor declares them all before it relays anything, so an event is
+# never published while its queue does not exist yet.
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "notifier": ("auth_request.created",),
+    "token-delivery": ("auth_request.decided", "auth_request.expired", "auth_request.failed"),
+}
 MAX_RETRY_DELAY_SEC = 60.0
 
 
@@ -67,6 +78,12 @@ async def declare_events_exchange(channel: AbstractChannel, namespace: str) -> A
     return await channel.declare_exchange(
         events_exchange_name(namespace), aio_pika.ExchangeType.TOPIC, durable=True
     )
+
+
+async def declare_consumer_topology(channel: AbstractChannel, namespace: str, exchange: AbstractExchange) -> None:
+    """Every consuming service's queues and bindings (idempotent)."""
+    for service, routing_keys in CONSUMERS.items():
+        await declare_service_queues(channel, ServiceQueues(namespace, service), exchange, routing_keys)
 
 
 async def declare_service_queues(

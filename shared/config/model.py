@@ -65,6 +65,7 @@ class ServerConfig(BaseModel):
     notificationEndpointAllowPrivateNetworks: bool = False
     backchannelRateLimitPerClient: float = Field(default=0, ge=0)
     backchannelMaxPendingPerUser: int = Field(default=0, ge=0)
+    backchannelMaxDevicesPerUser: int = Field(default=10, ge=1, le=100)
 
     accessTokenLifetime: int = Field(default=3600, ge=60, le=86400)
     idTokenLifetime: int = Field(default=3600, ge=60, le=86400)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,11 @@ import aiohttp
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from shared.logging import get_logger
+from shared.outbound import AddressPolicy, literal_address_refused
 from shared.repositories.clients import Client
+
+log = get_logger("ciba.gateway")
 
 MAX_JWKS_BYTES = 64 * 1024
 
@@ -35,9 +40,10 @@ class _Entry:
 
 
 class ClientKeyStore:
-    def __init__(self, http: aiohttp.ClientSession, *, ttl: float = 300.0, min_refetch: float = 30.0,
-                 max_clients: int = 2000, timeout: float = 5.0) -> None:
+    def __init__(self, http: aiohttp.ClientSession, policy: Callable[[], AddressPolicy], *, ttl: float = 300.0,
+                 min_refetch: float = 30.0, max_clients: int = 2000, timeout: float = 5.0) -> None:
         self._http = http
+        self._policy = policy
         self._ttl = ttl
         self._min_refetch = min_refetch
         self._max_clients = max_clients
@@ -72,6 +78,19 @@ class ClientKeyStore:
             return keys
 
     async def _fetch(self, uri: str) -> KeySet:
+        """The client's JWK Set. What went wrong is logged for the operator; the client is told
+        only that its jwks_uri could not be used (no internal status or address leaks out)."""
+        try:
+            return await self._fetch_unguarded(uri)
+        except ClientKeysUnavailable as exc:
+            log.warning("client_jwks_uri_unusable", detail=str(exc))
+            if uri not in self._fetched:
+                self._locks.pop(uri, None)  # a failing URI leaves nothing behind
+            raise ClientKeysUnavailable("the client's jwks_uri could not be used") from None
+
+    async def _fetch_unguarded(self, uri: str) -> KeySet:
+        if literal_address_refused(uri, self._policy()):
+            raise ClientKeysUnavailable("jwks_uri points to an address that is not allowed")
         try:
             async with self._http.get(uri, allow_redirects=False,
                                       timeout=aiohttp.ClientTimeout(total=self._timeout)) as response:

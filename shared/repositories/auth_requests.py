@@ -7,7 +7,7 @@ with RETURNING, so two racing transitions resolve exactly once: the loser gets `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -267,3 +267,18 @@ async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetim
         created_before, max_reannounce, limit,
     )
     return [AuthRequest(**dict(row)) for row in rows]
+
+
+async def claim_notification(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, now: datetime,
+                             hold: timedelta) -> bool:
+    """Claim the right to notify the user for ``hold``; False while another claim holds."""
+    return bool(await conn.fetchval(
+        """UPDATE auth_requests SET notify_claimed_at = $2
+            WHERE id = $1 AND (notify_claimed_at IS NULL OR notify_claimed_at <= $2::timestamptz - $3::interval)
+        RETURNING true""",
+        request_id, now, hold,
+    ))
+
+
+async def release_notification_claim(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> None:
+    await conn.execute("UPDATE auth_requests SET notify_claimed_at = NULL WHERE id = $1", request_id)

@@ -46,9 +46,19 @@ async def use_all(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> 
     )
 
 
-async def count_failed_login(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> int:
-    return await conn.fetchval(
-        "UPDATE device_page_refs SET failed_logins = failed_logins + 1 WHERE ref_hash = $1"
-        " RETURNING failed_logins",
+async def reserve_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes,
+                                max_attempts: int) -> bool:
+    """Count a sign-in attempt on this link before the password is checked; False when the
+    link has used up its attempts. A successful sign-in gives the attempt back."""
+    return bool(await conn.fetchval(
+        "UPDATE device_page_refs SET failed_logins = failed_logins + 1"
+        " WHERE ref_hash = $1 AND failed_logins < $2 RETURNING true",
+        ref_hash, max_attempts,
+    ))
+
+
+async def release_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> None:
+    await conn.execute(
+        "UPDATE device_page_refs SET failed_logins = failed_logins - 1 WHERE ref_hash = $1 AND failed_logins > 0",
         ref_hash,
     )

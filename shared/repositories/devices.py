@@ -22,14 +22,21 @@ _COLUMNS = "id, sub, token_enc, created_at, last_registered_at"
 
 
 async def register(conn: asyncpg.Connection | asyncpg.Pool, sub: str, token_hash: bytes, token_enc: str,
-                   now: datetime) -> UUID:
-    """Store the device, or refresh it when this user registered the same token before."""
+                   now: datetime, *, keep: int) -> UUID:
+    """Store the device, or refresh it when this user registered the same token before; then
+    drop the user's least recently registered devices beyond ``keep``."""
     return await conn.fetchval(
-        """INSERT INTO devices (id, sub, token_hash, token_enc, created_at, last_registered_at)
-           VALUES ($1, $2, $3, $4, $5, $5)
-           ON CONFLICT (sub, token_hash) DO UPDATE SET last_registered_at = EXCLUDED.last_registered_at
-           RETURNING id""",
-        uuid4(), sub, token_hash, token_enc, now,
+        """WITH registered AS (
+               INSERT INTO devices (id, sub, token_hash, token_enc, created_at, last_registered_at)
+               VALUES ($1, $2, $3, $4, $5, $5)
+               ON CONFLICT (sub, token_hash) DO UPDATE SET last_registered_at = EXCLUDED.last_registered_at
+               RETURNING id),
+           dropped AS (
+               DELETE FROM devices WHERE id IN (
+                   SELECT id FROM devices WHERE sub = $2 AND id NOT IN (SELECT id FROM registered)
+                   ORDER BY last_registered_at DESC OFFSET $6 - 1))
+           SELECT id FROM registered""",
+        uuid4(), sub, token_hash, token_enc, now, keep,
     )
 
 

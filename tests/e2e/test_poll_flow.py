@@ -156,8 +156,9 @@ async def test_only_the_named_user_can_decide_the_request(
                                                 "password": other_user.password})
     finally:
         await intruder.close()
-    assert refused.status == 403
-    assert "not for you" in refused.html
+    # Another account's right password reads exactly like a wrong one: the page cannot be
+    # used to test other accounts' passwords.
+    assert refused.status == 401 and "not correct" in refused.html
     assert (await rp.token(client, auth_req_id)).body["error"] == "authorization_pending"
 
     result = await decide_on_device(note.payload["authorization_url"], user.username, user.password)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from shared.outbound import AddressPolicy
 from tests.support.gateway_client import CIBA_GRANT, add_user, register_raw
 from tests.support.jwt_client import ClientSigner, assertion_claims, hmac_sign, unsigned
 
@@ -161,3 +162,21 @@ async def test_the_secret_of_a_client_secret_jwt_client_is_stored_encrypted(http
     stored = await gateway.rt.pool.fetchval(
         "SELECT row_to_json(c)::text FROM clients c WHERE client_id = $1", client["client_id"])
     assert client["client_secret"] not in stored
+
+
+async def test_a_jwks_uri_on_a_private_ip_literal_is_refused_at_registration_and_never_fetched(
+        http, gateway, hint, jwks_server) -> None:
+    refused = await http.post("/register", json={
+        "grant_types": [CIBA_GRANT], "backchannel_token_delivery_mode": "poll",
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://169.254.169.254/keys"})
+    assert (await refused.json())["error"] == "invalid_client_metadata"
+    # Loopback is allowed in development (the test's own jwks_uri); forbid it and it is never fetched.
+    signer = ClientSigner("ES256")
+    jwks_server.document = signer.jwks
+    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks_uri=jwks_server.url)
+    gateway.client_keys._policy = lambda: AddressPolicy(allow_private=False, allow_loopback=False)
+    status, body, _ = await bc_authorize(http, signer.sign(assertion_claims(client["client_id"], gateway.issuer)),
+                                         hint)
+    assert (status, body["error"]) == (401, "invalid_client")
+    assert jwks_server.fetches == 0
+    assert "127.0.0.1" not in body["error_description"] and "HTTP" not in body["error_description"]

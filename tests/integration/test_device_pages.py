@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -100,3 +102,45 @@ async def test_an_expired_request_page_answers_410(http, opened, clock) -> None:
     clock.advance(601)
     response = await http.get(path)
     assert response.status == 410 and "expired" in await response.text()
+
+
+async def test_another_accounts_right_password_reads_like_a_wrong_one(http, gateway, opened) -> None:
+    _user, path, request = opened
+    other = await add_user(gateway, claims={})
+    await gateway.rt.pool.execute("UPDATE users SET password_hash = $2 WHERE sub = $1", other.sub,
+                                  hash_password(PASSWORD))
+    right_elsewhere = await post_form(http, await get(http, path), {"username": other.username, "password": PASSWORD})
+    wrong = await post_form(http, await get(http, path), {"username": other.username, "password": "wrong-one"})
+    assert (right_elsewhere.status, wrong.status) == (401, 401)
+    assert "not correct" in right_elsewhere.html and "not correct" in wrong.html
+    assert (await auth_requests.get(gateway.rt.pool, request.id)).status == "pending"
+
+
+async def test_concurrent_guesses_cannot_outrun_the_link_limit(http, opened) -> None:
+    user, path, _ = opened
+    page = await get(http, path)
+    form = parse_forms(page.html)[0]
+    answers = await asyncio.gather(*(http.post(form.action, data={**form.fields, "username": user.username,
+                                                                 "password": f"guess-{i}"}) for i in range(20)))
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(401) == 5 and statuses.count(410) == 15
+
+
+async def test_a_username_is_limited_across_links(http, gateway) -> None:
+    client = await register(http)
+    user = await add_user(gateway, claims={})
+    paths = []
+    for _ in range(3):
+        response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
+                                   headers=client.basic)
+        auth_req_id = (await response.json())["auth_req_id"]
+        request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+        ref = new_token(32)
+        await device_refs.insert(gateway.rt.pool, gateway.rt.secrets.hash(ref), request.id, gateway.rt.clock.now())
+        paths.append(f"/device/{ref}")
+    statuses = []
+    for path in paths:
+        for _ in range(4):
+            statuses.append((await post_form(http, await get(http, path),
+                                             {"username": user.username, "password": "wrong"})).status)
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]

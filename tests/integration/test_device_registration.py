@@ -88,3 +88,29 @@ async def test_devices_are_listed_and_removed_with_ciba_admin(http, gateway, set
     assert "secret-push-token-42" not in str(listed)
     assert (await commands.device_remove(settings, args))["removed"] is True
     assert await commands.device_list(settings, args) == []
+
+
+async def test_an_access_token_is_not_an_id_token_hint(http, gateway) -> None:
+    user = await add_user(gateway)
+    client = await register(http)
+    response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
+                               headers=client.basic)
+    auth_req_id = (await response.json())["auth_req_id"]
+    await decide(gateway, auth_req_id, approved=True)
+    tokens = await (await http.post("/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+                                    headers=client.basic)).json()
+    status, body = await register_device(http, id_token_hint=tokens["access_token"], device_registration_token="t")
+    assert (status, body["error"]) == (400, "invalid_request")
+    assert await devices.for_user(gateway.rt.pool, user.sub) == []
+
+
+async def test_the_oldest_devices_beyond_the_cap_are_dropped(http, gateway, clock) -> None:
+    user = await add_user(gateway)
+    id_token = await id_token_for(http, gateway, user)
+    async with server_property(gateway, "backchannelMaxDevicesPerUser", 2):
+        ids = []
+        for name in ("one", "two", "three"):
+            ids.append((await register_device(http, id_token_hint=id_token, device_registration_token=name))[1])
+            clock.advance(1)
+    kept = {str(d.id) for d in await devices.for_user(gateway.rt.pool, user.sub)}
+    assert kept == {ids[1]["device_registration_id"], ids[2]["device_registration_id"]}

@@ -160,3 +160,23 @@ async def test_the_registration_response_echoes_jwks(http) -> None:
     signer = ClientSigner("ES256")
     client = await register_raw(http, jwks=signer.jwks)
     assert client["jwks"] == signer.jwks
+
+
+async def test_user_code_guesses_are_limited_per_user(http, gateway, user_code_client) -> None:
+    user = await add_user(gateway)
+    await gateway.rt.pool.execute("UPDATE users SET user_code_hash = $2 WHERE sub = $1", user.sub,
+                                  hash_password("4711"))
+    for guess in range(5):
+        assert (await post(http, user_code_client, login_hint=user.username, user_code=f"{guess}"))[1]["error"] == \
+            "invalid_user_code"
+    # Even the right code is refused now, until the window passes.
+    assert (await post(http, user_code_client, login_hint=user.username, user_code="4711"))[1]["error"] == \
+        "invalid_user_code"
+
+
+async def test_a_login_hint_token_subject_type_that_is_not_a_string_is_invalid_request(http, gateway) -> None:
+    signer = ClientSigner("ES256")
+    client = await register(http, jwks=signer.jwks)
+    token = signer.sign({"subject": {"subject_type": ["email"], "email": "x@example.org"}})
+    status, body, _ = await post(http, client, login_hint_token=token)
+    assert (status, body["error"]) == (400, "invalid_request")

@@ -57,3 +57,16 @@ async def test_a_notified_request_is_never_re_announced(http, gateway, clock) ->
     clock.advance(gateway.rt.config.cibaNotificationRecoveryAfterSec + 1)
     await recover_once(gateway.rt)
     assert await _outbox_events(gateway, request.id) == 0
+
+
+async def test_one_notifier_at_a_time_holds_a_request(http, gateway, clock) -> None:
+    from datetime import timedelta
+
+    request = await _lost_request(http, gateway)
+    hold = timedelta(seconds=20)
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
+    assert not await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
+    clock.advance(21)  # a claim left by a crash lapses
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
+    await auth_requests.release_notification_claim(gateway.rt.pool, request.id)
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)

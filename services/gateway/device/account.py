@@ -10,7 +10,8 @@ It lives under /device/ so the request pages' cookie scope, CSRF cookie, headers
 pages apply; ``/device/{ref}`` matches one path segment only, so the two never collide. The
 session is its own cookie (scoped to /device/account/, bound to the purpose ``ACCOUNT``), so
 signing in here neither ends nor opens a request page's session. Five failed logins per
-username within fifteen minutes lock the username (``lockout``: per process, in memory).
+username within fifteen minutes lock the username (counted in Postgres, shared by every
+gateway replica; see shared.domain.attempts_limit).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import check_password, check_totp
 from services.gateway.device.forms import read_page_form
-from services.gateway.device.lockout import LoginThrottle
 from services.gateway.device.render import PAGE_HEADERS, render, render_message
 from shared.crypto import new_token
 from shared.domain.acr import MFA, PASSWORD
+from shared.domain.attempts_limit import ACCOUNT_LOGIN
 from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, hash_user_code
 from shared.logging import get_logger
 from shared.repositories import users
@@ -37,8 +38,7 @@ log = get_logger("ciba.device")
 
 
 def routes() -> list[web.RouteDef]:
-    """GET and POST of the page, sharing one failed-login counter per application."""
-    pages = UserCodePages(LoginThrottle())
+    pages = UserCodePages()
     return [web.get(PATH, pages.show), web.post(PATH, pages.submit)]
 
 
@@ -66,9 +66,6 @@ def _code_page(session: cookies.DeviceSession, *, error: str | None = None,
 
 
 class UserCodePages:
-    def __init__(self, throttle: LoginThrottle) -> None:
-        self._throttle = throttle
-
     async def show(self, request: web.Request) -> web.Response:
         gw = gateway(request)
         session = _read_session(request, gw)
@@ -85,7 +82,7 @@ class UserCodePages:
         if not cookies.login_csrf_ok(request, form.get("csrf_token")):
             return _login_page(request, gw, status=403, error="Your session expired. Please sign in again.")
         username = form.get("username", "")
-        if not self._throttle.begin(username, gw.rt.clock.now()):
+        if not await ACCOUNT_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("account_login_locked")
             return _login_page(request, gw, status=429,
                                error="Too many failed sign-in attempts. Try again in 15 minutes.")
@@ -96,7 +93,7 @@ class UserCodePages:
             log.info("account_login_failed")
             return _login_page(request, gw, status=401,
                                error="The username, password or code is not correct.")
-        self._throttle.succeeded(username)
+        await ACCOUNT_LOGIN.succeeded(gw.rt.pool, username)
         log.info("account_login_succeeded", sub=user.sub)
         response = web.Response(status=303, headers={**PAGE_HEADERS, "Location": PATH})
         cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(

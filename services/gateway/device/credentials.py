@@ -12,10 +12,14 @@ from shared.repositories import users
 from shared.repositories.users import User
 
 
-async def check_password(gw: Gateway, username: str, password: str) -> User | None:
-    """The user when the password is theirs, else None. An unknown username costs one argon2
-    verification too, so the answer's timing does not tell whether the account exists."""
+async def check_password(gw: Gateway, username: str, password: str, *, only: str | None = None) -> User | None:
+    """The user when the password is theirs, else None. With ``only`` (a sub), any other
+    account fails the same way as a wrong password, so a request's page cannot be used to
+    test the passwords of other accounts. An unknown username costs one argon2 verification
+    too, so the answer's timing does not tell whether the account exists."""
     user = await users.get_by_username(gw.rt.pool, username) if username else None
+    if user is not None and only is not None and user.sub != only:
+        user = None
     password_ok = await asyncio.get_running_loop().run_in_executor(
         None, verify_password, user.password_hash if user else None, password)
     return user if user is not None and password_ok else None

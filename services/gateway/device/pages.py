@@ -25,6 +25,7 @@ from services.gateway.device.render import render, render_message
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.domain.acr import MFA, required_level
+from shared.domain.attempts_limit import DEVICE_LOGIN
 from shared.logging import bind_request, get_logger
 from shared.repositories import auth_requests, clients, device_refs, users
 from shared.repositories.auth_requests import AuthRequest
@@ -136,15 +137,23 @@ async def login(request: web.Request) -> web.Response:
     if not cookies.login_csrf_ok(request, form.get("csrf_token")):
         return _login_page(request, gw, page, status=403,
                            error="Your session expired. Please sign in again.")
-    user = await check_password(gw, form.get("username", ""), form.get("password", ""))
+    username = form.get("username", "")
     with bind_request(request_id=str(page.request.id)):
+        # Each attempt is counted before the password is checked (per link, and per username
+        # across links), so concurrent guesses cannot outrun the limits.
+        if not await device_refs.reserve_login_attempt(gw.rt.pool, page.ref_hash, MAX_FAILED_LOGINS):
+            log.warning("device_login_locked", reason="link")
+            return PageGone(410, "Too many attempts",
+                            "This link was locked after too many failed sign-in attempts.").response
+        if not await DEVICE_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
+            log.warning("device_login_locked", reason="username")
+            return _login_page(request, gw, page, status=429,
+                               error="Too many failed sign-in attempts. Try again in 15 minutes.")
+        # Only the user the request names can sign in here: any other account fails exactly
+        # like a wrong password.
+        user = await check_password(gw, username, form.get("password", ""), only=page.request.sub)
         if user is None:
-            return await _login_failed(request, gw, page)
-        if user.sub != page.request.sub:
-            log.warning("device_login_wrong_user")
-            return render_message(request, "This request is not for you",
-                                  "This sign-in request was sent to a different account. "
-                                  "It cannot be answered from this one.", status=403)
+            return _login_failed(request, gw, page)
         if page.required_acr == MFA:
             if user.totp_secret_enc is None:
                 log.info("device_login_without_authenticator")
@@ -152,7 +161,9 @@ async def login(request: web.Request) -> web.Response:
                                       "This request needs a code from an authenticator app, and "
                                       "your account has none set up.", status=403)
             if not await check_totp(gw, user, form.get("totp", "")):
-                return await _login_failed(request, gw, page)
+                return _login_failed(request, gw, page)
+        await device_refs.release_login_attempt(gw.rt.pool, page.ref_hash)
+        await DEVICE_LOGIN.succeeded(gw.rt.pool, username)
         log.info("device_login_succeeded", acr=page.required_acr)
     response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
@@ -161,10 +172,10 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-async def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response:
-    """A wrong password and a wrong code count alike and read alike."""
-    failures = await device_refs.count_failed_login(gw.rt.pool, page.ref_hash)
-    log.info("device_login_failed", failures=failures)
+def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response:
+    """A wrong password, another account and a wrong code count alike and read alike (the
+    attempt was counted before the check)."""
+    log.info("device_login_failed")
     error = ("The username, password or code is not correct." if page.required_acr == MFA
              else "The username or password is not correct.")
     return _login_page(request, gw, page, status=401, error=error)

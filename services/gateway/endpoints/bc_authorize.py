@@ -26,6 +26,7 @@ from shared.config.model import ServerConfig
 from shared.crypto import new_token
 from shared.domain import lifecycle, user_code
 from shared.domain.acr import ACR_VALUES_SUPPORTED
+from shared.domain.attempts_limit import USER_CODE
 from shared.errors import (
     AccessDenied,
     InvalidBindingMessage,
@@ -118,17 +119,23 @@ def check_client_notification_token(params: Form, mode: str) -> str | None:
     return token if mode in ("ping", "push") else None
 
 
-async def check_user_code(params: Form, client: Client, config: ServerConfig, user: User) -> None:
-    """CIBA Core 7.1: required when the server supports it and the client registered for it."""
+async def check_user_code(gw: Gateway, params: Form, client: Client, user: User) -> None:
+    """CIBA Core 7.1: required when the server supports it and the client registered for it.
+    A user's code may be guessed at most USER_CODE.max_attempts times per window, whichever
+    client asks; after that every code is refused until the window passes."""
+    config = gw.rt.config
     if not (config.backchannelUserCodeParameterSupported and client.backchannel_user_code_parameter):
         return
     code = params.get("user_code")
     if code is None:
         raise MissingUserCode("user_code is required for this client")
+    if not await USER_CODE.allow(gw.rt.pool, user.sub, gw.rt.clock.now()):
+        raise InvalidUserCode("user_code is not valid")
     matches = len(code) <= user_code.MAX_LENGTH and await asyncio.get_running_loop().run_in_executor(
         None, verify_password, user.user_code_hash, code)
     if not matches:
         raise InvalidUserCode("user_code is not valid")
+    await USER_CODE.succeeded(gw.rt.pool, user.sub)
 
 
 async def handle(request: web.Request) -> web.Response:
@@ -147,7 +154,7 @@ async def handle(request: web.Request) -> web.Response:
     acr_values = check_acr_values(params)
     notification_token = check_client_notification_token(params, mode)
     user = await hints.resolve_user(gw, client, hint_name, hint)
-    await check_user_code(params, client, config, user)
+    await check_user_code(gw, params, client, user)
 
     now = gw.rt.clock.now()
     auth_req_id = new_token(32)  # 256 bits from the CSPRNG, [A-Za-z0-9_-]

@@ -33,6 +33,8 @@ def _authorize(request: web.Request, gw: Gateway) -> None:
     token = gw.rt.settings.admin_token
     if token is None:
         raise web.HTTPNotFound()
+    if "Authorization" not in request.headers:
+        raise InvalidToken("the config API needs the operator's bearer token", credentials_sent=False)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not constant_time_equal(presented.strip(), token.get_secret_value()):
         raise InvalidToken("the config API needs the operator's bearer token")

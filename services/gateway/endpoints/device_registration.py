@@ -3,8 +3,9 @@ authentication device, so notification plugins (fcm) can reach it.
 
 Form parameters as the reference server names them: ``id_token_hint`` (an unexpired id_token
 this server issued; its ``sub`` is the user) and ``device_registration_token`` (the push
-token). Answers 200 ``{"device_registration_id": ...}``; a user may register several devices,
-and registering the same token again is idempotent. A blank token is invalid_request; a hint
+token). Answers 200 ``{"device_registration_id": ...}``; a user may register several devices
+(the oldest beyond backchannelMaxDevicesPerUser are dropped), and registering the same token
+again is idempotent. A blank token is invalid_request; a hint
 that names no user is unknown_user_id. Gated by the ciba feature flag like /bc-authorize.
 """
 
@@ -27,12 +28,20 @@ MAX_TOKEN_LENGTH = 4096
 log = get_logger("ciba.gateway")
 
 
-def _subject(gw: Gateway, id_token: str) -> str:
+async def _subject(gw: Gateway, id_token: str) -> str:
+    """The sub of an unexpired id_token this server issued to a registered client. Access
+    tokens (typ at+jwt) are refused: a resource server that once saw one must not be able to
+    route the user's sign-in links to a device of its own."""
     try:
+        if jwt_checks.peek(id_token).header.get("typ", "JWT") != "JWT":
+            raise jwt_checks.JwtRejected("it is not an id_token")
         claims = jwt_checks.verify(id_token, gw.keyring.verify_set, list(SUPPORTED_SIGNING_ALGS))
         if claims.get("iss") != gw.issuer:
             raise jwt_checks.JwtRejected("it was not issued by this server")
-        jwt_checks.check_lifetime(claims, gw.rt.clock.now(), max_lifetime=366 * 86400)
+        jwt_checks.check_lifetime(claims, gw.rt.clock.now(), max_lifetime=gw.rt.config.idTokenLifetime)
+        audience = claims.get("aud")
+        if not isinstance(audience, str) or await gw.clients.get(audience) is None:
+            raise jwt_checks.JwtRejected("it was not issued to a registered client")
         return jwt_checks.require_string(claims, "sub")
     except jwt_checks.JwtRejected as exc:
         raise InvalidRequest(f"id_token_hint: {exc}") from None
@@ -48,10 +57,10 @@ async def handle(request: web.Request) -> web.Response:
         raise InvalidRequest("device_registration_token is required")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidRequest(f"device_registration_token must not exceed {MAX_TOKEN_LENGTH} characters")
-    sub = _subject(gw, id_token)
+    sub = await _subject(gw, id_token)
     if await users.get(gw.rt.pool, sub) is None:
         raise UnknownUserId("the id_token_hint names no user")
     device_id = await devices.register(gw.rt.pool, sub, gw.rt.secrets.hash(token), gw.rt.secrets.encrypt(token),
-                                       gw.rt.clock.now())
+                                       gw.rt.clock.now(), keep=gw.rt.config.backchannelMaxDevicesPerUser)
     log.info("device_registered", device_id=str(device_id))
     return web.json_response({"device_registration_id": str(device_id)}, headers=NO_STORE)

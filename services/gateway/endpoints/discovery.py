@@ -38,7 +38,6 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": False,
-        "request_parameter_supported": False,
     }
     if not config.dynamicRegistrationEnabled:
         del doc["registration_endpoint"]

@@ -143,20 +143,22 @@ def _check_against_server(metadata: ClientMetadata, config: ServerConfig, develo
     if mode is not None and mode not in config.backchannelTokenDeliveryModesSupported:
         raise InvalidClientMetadata(f"backchannel_token_delivery_mode: {mode} is not enabled on this server")
     endpoint = metadata.backchannel_client_notification_endpoint
+    policy = AddressPolicy(allow_private=config.notificationEndpointAllowPrivateNetworks, allow_loopback=development)
     if endpoint is not None:
         problem = check_callback_url(endpoint, development=development)
         if problem:
             raise InvalidClientMetadata(f"backchannel_client_notification_endpoint {problem}")
-        policy = AddressPolicy(allow_private=config.notificationEndpointAllowPrivateNetworks,
-                               allow_loopback=development)
         if literal_address_refused(endpoint, policy):
             raise InvalidClientMetadata("backchannel_client_notification_endpoint must not point into a "
                                         "private, loopback or link-local network")
     alg = metadata.backchannel_authentication_request_signing_alg
     if alg is not None and alg not in config.backchannelAuthenticationRequestSigningAlgValuesSupported:
         raise InvalidClientMetadata(f"backchannel_authentication_request_signing_alg: {alg} is not accepted")
-    if metadata.jwks_uri is not None and check_callback_url(metadata.jwks_uri, development=development):
-        raise InvalidClientMetadata("jwks_uri must be an https URL")
+    if metadata.jwks_uri is not None:
+        if check_callback_url(metadata.jwks_uri, development=development):
+            raise InvalidClientMetadata("jwks_uri must be an https URL")
+        if literal_address_refused(metadata.jwks_uri, policy):
+            raise InvalidClientMetadata("jwks_uri must not point into a private, loopback or link-local network")
 
 
 async def _read_metadata(request: web.Request) -> ClientMetadata:

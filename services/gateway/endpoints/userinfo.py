@@ -19,7 +19,7 @@ PATH = "/userinfo"
 def _bearer_token(request: web.Request) -> str:
     header = request.headers.get("Authorization")
     if header is None:
-        raise InvalidToken("a Bearer access token is required")
+        raise InvalidToken("a Bearer access token is required", credentials_sent=False)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("a Bearer access token is required")

@@ -89,7 +89,8 @@ async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: dateti
     if status == "denied":
         raise AccessDenied("the user denied the request")
     if status == "failed":
-        raise TransactionFailed(request.failure_reason or "the request could not be completed")
+        # The reason (plugin and provider detail) stays in the request's history for operators.
+        raise TransactionFailed("the user could not be reached to authenticate")
     if status == "tokens_issued":
         raise InvalidGrant("tokens were already issued for this auth_req_id")
     grant_deadline = request.expires_at + timedelta(seconds=rt.config.cibaGrantLifeExtraTimeSec)

@@ -1,0 +1,34 @@
+"""Limits on guessing secrets that people choose (passwords, TOTP codes, user codes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from shared.repositories import throttle
+
+
+@dataclass(frozen=True)
+class AttemptLimit:
+    purpose: str
+    max_attempts: int
+    window: timedelta = timedelta(minutes=15)
+
+    def key(self, subject: str) -> str:
+        return f"{self.purpose}:{subject.lower()}"
+
+    async def allow(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str, now: datetime) -> bool:
+        """Count this attempt; False once the subject used up its attempts in the window."""
+        return await throttle.count_attempt(conn, self.key(subject), now, self.window) <= self.max_attempts
+
+    async def succeeded(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
+        await throttle.clear(conn, self.key(subject))
+
+
+# Sign-ins on the device pages and the account page, per username, across every link.
+DEVICE_LOGIN = AttemptLimit("login", max_attempts=10)
+ACCOUNT_LOGIN = AttemptLimit("account", max_attempts=5)
+# user_code guesses at /bc-authorize, per user.
+USER_CODE = AttemptLimit("user_code", max_attempts=5)

@@ -1,0 +1,34 @@
+"""Counting attempts per key within a window, shared by every gateway replica.
+
+An attempt is counted before the secret is checked, so a burst of concurrent guesses cannot
+slip past the limit while their argon2 checks run; a success clears the key."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+
+async def count_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str, now: datetime,
+                        window: timedelta) -> int:
+    """Record one attempt; returns how many this window holds, this one included."""
+    return await conn.fetchval(
+        """INSERT INTO login_throttle (key, window_start, attempts) VALUES ($1, $2, 1)
+           ON CONFLICT (key) DO UPDATE SET
+               attempts = CASE WHEN login_throttle.window_start <= $2 - $3::interval THEN 1
+                               ELSE login_throttle.attempts + 1 END,
+               window_start = CASE WHEN login_throttle.window_start <= $2 - $3::interval THEN $2
+                                   ELSE login_throttle.window_start END
+           RETURNING attempts""",
+        key, now, window,
+    )
+
+
+async def clear(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:
+    await conn.execute("DELETE FROM login_throttle WHERE key = $1", key)
+
+
+async def purge_older_than(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
+    result = await conn.execute("DELETE FROM login_throttle WHERE window_start < $1", cutoff)
+    return int(result.split()[-1])
