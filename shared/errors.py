@@ -163,7 +163,3 @@ class ServerError(ProtocolError):
     error = "server_error"
     status = 500
 
-
-class TemporarilyUnavailable(ProtocolError):
-    error = "temporarily_unavailable"
-    status = 503

@@ -5,7 +5,8 @@ verifies TLS against the system store or CIBA_OUTBOUND_CA_BUNDLE. Destinations a
 where the connection is made: a resolver that drops loopback, link-local, private and other
 non-public addresses (unless the operator allows them), so a registered callback cannot
 become a way into the operator's network, and a DNS answer cannot change between the check
-and the connection.
+and the connection. aiohttp does not resolve IP literals, so every caller also checks the
+URL with ``literal_address_refused`` first (post_json and the jwks_uri fetch do).
 """
 
 from __future__ import annotations

@@ -27,13 +27,14 @@ from services.gateway.forms import Form
 from shared.errors import InvalidClient, InvalidRequest
 from shared.jose import jwt_checks
 from shared.jose.client_keys import ClientKeysUnavailable
+from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.repositories import jtis
 from shared.repositories.clients import Client
 
 SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HMAC_ALGS = ("HS256", "HS384", "HS512")
-ASYMMETRIC_ALGS = ("RS256", "PS256", "ES256")
+ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
 ASSERTION_MAX_LIFETIME_SEC = 300
 
 

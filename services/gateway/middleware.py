@@ -42,7 +42,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         if _is_page(request):
-            return render_message(request, exc.reason or "Error", exc.reason or "", status=exc.status)
+            return render_message(exc.reason or "Error", exc.reason or "", status=exc.status)
         if exc.status == 413:
             return error_response(InvalidRequest("the request body is too large", status=413))
         if exc.status in (404, 405):
@@ -54,7 +54,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled_error", route=_route_name(request), method=request.method)
         if _is_page(request):
-            return render_message(request, "Something went wrong",
+            return render_message("Something went wrong",
                                   "Please try again in a moment.", status=500)
         return error_response(ServerError("internal error"))
 

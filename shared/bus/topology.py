@@ -6,8 +6,9 @@ Per namespace ``ns`` (CIBA_BUS_NAMESPACE):
 - ``ns.<service>``: the service's durable queue, bound to the event types it consumes.
 - ``ns.<service>.retry.<seconds>``: delay queues with no consumer. A message to retry is
   published there with a per-message expiration; when it expires RabbitMQ dead-letters it
-  back into ``ns.<service>``. Delays are grouped in tiers so that a long delay never holds a
-  short one behind it for more than the tier's jitter.
+  back into ``ns.<service>``. Delays are grouped in tiers (a message expires only at the head
+  of its queue), so a message waits behind another of its tier at most that tier's spread:
+  its 25 % jitter, or up to 28 s in the 32 s tier, whose delays run from 32 to 60 s.
 - ``ns.<service>.dead``: what exhausted its attempts or could not be read, kept for an operator.
 
 Events are published with ``mandatory`` and publisher confirms: an event no queue takes is

@@ -53,6 +53,3 @@ async def claim_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
 async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
     await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
 
-
-async def pending_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
-    return await conn.fetchval("SELECT count(*) FROM outbox")

@@ -37,7 +37,6 @@ from shared.errors import (
         (errors.InvalidClientMetadata, "invalid_client_metadata", 400),
         (errors.InvalidToken, "invalid_token", 401),
         (errors.ServerError, "server_error", 500),
-        (errors.TemporarilyUnavailable, "temporarily_unavailable", 503),
     ],
 )
 def test_each_error_class_carries_its_spec_code_and_status(error_class, code, status):

@@ -42,10 +42,6 @@ def routes() -> list[web.RouteDef]:
     return [web.get(PATH, pages.show), web.post(PATH, pages.submit)]
 
 
-def _secure(gw: Gateway) -> bool:
-    return not gw.rt.settings.development
-
-
 def _read_session(request: web.Request, gw: Gateway) -> cookies.DeviceSession | None:
     return cookies.read_session(request, gw.rt.secrets, cookies.ACCOUNT, scope=cookies.ACCOUNT_PAGES)
 
@@ -55,7 +51,7 @@ def _login_page(request: web.Request, gw: Gateway, *, error: str | None = None,
     token = cookies.login_csrf_token(request)
     response = render("account_login.html", {"action": PATH, "error": error, "csrf_token": token},
                       status=status)
-    cookies.set_csrf_cookie(response, token, secure=_secure(gw))
+    cookies.set_csrf_cookie(response, token, secure=cookies.secure_cookies(gw.rt.settings.development))
     return response
 
 
@@ -99,7 +95,7 @@ class UserCodePages:
         cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
             binding=cookies.ACCOUNT, sub=user.sub, auth_time=gw.rt.clock.now(),
             acr=MFA if user.totp_secret_enc else PASSWORD, csrf_token=new_token(24)),
-            secure=_secure(gw), scope=cookies.ACCOUNT_PAGES)
+            secure=cookies.secure_cookies(gw.rt.settings.development), scope=cookies.ACCOUNT_PAGES)
         return response
 
     async def _set_code(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
@@ -107,7 +103,7 @@ class UserCodePages:
         if session is None:
             return _login_page(request, gw, status=401, error="Please sign in first.")
         if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-            return render_message(request, "Session mismatch", "Please reload the page and try again.",
+            return render_message("Session mismatch", "Please reload the page and try again.",
                                   status=403)
         code = form.get("user_code", "")
         if code != form.get("user_code_confirm", ""):
@@ -120,9 +116,9 @@ class UserCodePages:
         async with gw.rt.pool.acquire() as conn:
             changed = user is not None and await users.set_user_code(conn, user.username, code_hash)
         if not changed:
-            return render_message(request, "Account not found", "This account no longer exists.", status=410)
+            return render_message("Account not found", "This account no longer exists.", status=410)
         log.info("user_code_changed", sub=session.sub)
-        response = render_message(request, "User code changed",
+        response = render_message("User code changed",
                                   "Your new user code is set. Give it when a service asks for it.",
                                   status=200)
         cookies.end_session(response, scope=cookies.ACCOUNT_PAGES)

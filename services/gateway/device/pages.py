@@ -64,7 +64,7 @@ class Page:
 class PageGone(Exception):
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(title)
-        self.response = render_message(None, title, message, status=status)
+        self.response = render_message(title, message, status=status)
 
 
 async def _load(gw: Gateway, ref: str) -> Page:
@@ -89,10 +89,6 @@ async def _load(gw: Gateway, ref: str) -> Page:
     return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
 
 
-def _secure(gw: Gateway) -> bool:
-    return not gw.rt.settings.development
-
-
 def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | None = None,
                 status: int = 200) -> web.Response:
     token = cookies.login_csrf_token(request)
@@ -101,7 +97,7 @@ def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | N
         "action": f"{page.base}/login", "error": error, "csrf_token": token,
         "totp": page.required_acr == MFA,
     }, status=status)
-    cookies.set_csrf_cookie(response, token, secure=_secure(gw))
+    cookies.set_csrf_cookie(response, token, secure=cookies.secure_cookies(gw.rt.settings.development))
     return response
 
 
@@ -157,7 +153,7 @@ async def login(request: web.Request) -> web.Response:
         if page.required_acr == MFA:
             if user.totp_secret_enc is None:
                 log.info("device_login_without_authenticator")
-                return render_message(request, "An authenticator app is needed",
+                return render_message("An authenticator app is needed",
                                       "This request needs a code from an authenticator app, and "
                                       "your account has none set up.", status=403)
             if not await check_totp(gw, user, form.get("totp", "")):
@@ -168,7 +164,7 @@ async def login(request: web.Request) -> web.Response:
     response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
         binding=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(),
-        acr=page.required_acr, csrf_token=new_token(24)), secure=_secure(gw))
+        acr=page.required_acr, csrf_token=new_token(24)), secure=cookies.secure_cookies(gw.rt.settings.development))
     return response
 
 
@@ -192,28 +188,28 @@ async def decide(request: web.Request) -> web.Response:
     if session is None or not page.signed_in(session):
         return _login_page(request, gw, page, status=401, error="Please sign in first.")
     if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-        return render_message(request, "Session mismatch",
+        return render_message("Session mismatch",
                               "Please reload the page and try again.", status=403)
     decision = form.get("decision")
     if decision not in ("approve", "deny"):
-        return render_message(request, "Choose approve or deny",
+        return render_message("Choose approve or deny",
                               "The request was not answered. Go back and choose.", status=400)
     async with gw.rt.pool.acquire() as conn:
         decided = await lifecycle.decide(
             conn, page.request.id, approved=decision == "approve", now=gw.rt.clock.now(),
             auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
     if decided is None:
-        return render_message(request, "This request is closed",
+        return render_message("This request is closed",
                               "This sign-in request was already answered or has expired.",
                               status=410)
     with bind_request(auth_req_id=gw.rt.auth_req_id(decided)):
         log.info("auth_request_decided", decision=decided.status)
     if decided.status == "approved":
-        response = render_message(request, "Approved",
+        response = render_message("Approved",
                                   f"You approved the request from {page.client_name}. "
                                   "You can return to the other device.", status=200)
     else:
-        response = render_message(request, "Denied",
+        response = render_message("Denied",
                                   f"You denied the request from {page.client_name}. "
                                   "Nothing was shared.", status=200)
     cookies.end_session(response)

@@ -28,6 +28,5 @@ def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.
     return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
 
 
-def render_message(_request: web.Request | None, title: str, message: str, *,
-                   status: int) -> web.Response:
+def render_message(title: str, message: str, *, status: int) -> web.Response:
     return render("message.html", {"title": title, "message": message}, status=status)

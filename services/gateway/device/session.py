@@ -46,6 +46,11 @@ class DeviceSession:
     csrf_token: str
 
 
+def secure_cookies(settings_development: bool) -> bool:
+    """Cookies are Secure everywhere but in development (plain http on loopback)."""
+    return not settings_development
+
+
 def _set(response: web.StreamResponse, name: str, value: str, *, secure: bool, max_age: int,
          path: str = COOKIE_PATH) -> None:
     response.set_cookie(name, value, path=path, httponly=True, samesite="Strict",

@@ -40,7 +40,7 @@ from shared.errors import (
 from shared.logging import bind_request, get_logger
 from shared.passwords import verify_password
 from shared.repositories.auth_requests import AuthRequest
-from shared.repositories.clients import CIBA_GRANT, Client
+from shared.repositories.clients import Client
 from shared.repositories.users import User
 
 PATH = "/bc-authorize"
@@ -63,7 +63,7 @@ def check_rate_limit(gw: Gateway, client: Client) -> None:
 
 def check_client_may_use_ciba(client: Client, config: ServerConfig) -> str:
     mode = client.backchannel_token_delivery_mode
-    if CIBA_GRANT not in client.grant_types or mode is None:
+    if not client.uses_ciba or mode is None:
         raise UnauthorizedClient("the client is not registered for the CIBA grant")
     if mode not in config.backchannelTokenDeliveryModesSupported:
         raise UnauthorizedClient(f"token delivery mode {mode} is not enabled on this server")

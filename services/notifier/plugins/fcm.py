@@ -40,6 +40,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from services.notifier.plugins.base import NotificationContext, NotificationResult, RegisteredDevice
+from shared.outbound import RETRYABLE_STATUS
 
 DEFAULT_API_BASE = "https://fcm.googleapis.com"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -52,7 +53,6 @@ MAX_ANSWER_BYTES = 64 * 1024
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
-RETRYABLE_STATUS = {408, 425, 429}
 RETRYABLE_ERROR_CODES = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
 
 TITLE = "Sign-in request"

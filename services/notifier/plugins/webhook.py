@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 
 from services.notifier.plugins.base import NotificationContext, NotificationResult
+from shared.outbound import RETRYABLE_STATUS
 
 SIGNATURE_HEADER = "X-CIBA-Signature"
-RETRYABLE_STATUS = {408, 425, 429}
 
 
 def payload(ctx: NotificationContext) -> dict[str, Any]:
