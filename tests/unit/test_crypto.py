@@ -113,3 +113,9 @@ def test_new_token_length_follows_the_requested_bytes(nbytes, length):
 )
 def test_constant_time_equal_compares_str_and_bytes(a, b, equal):
     assert constant_time_equal(a, b) is equal
+
+
+def test_tokens_never_start_with_a_dash_so_command_lines_take_them() -> None:
+    from shared.crypto import new_token
+
+    assert not any(new_token(32).startswith("-") for _ in range(5000))
