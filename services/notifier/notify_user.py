@@ -42,6 +42,17 @@ def authorization_url(issuer: str, ref: str) -> str:
     return f"{issuer}/device/{ref}"
 
 
+async def run_plugin(plugin: Any, ctx: NotificationContext, timeout: float) -> NotificationResult:
+    """A plugin that raises, or runs past ``timeout``, has failed (and is retried)."""
+    try:
+        return await asyncio.wait_for(plugin.notify(ctx), timeout)
+    except TimeoutError:
+        return NotificationResult.failed(f"plugin timed out after {timeout:g} s")
+    except Exception as exc:
+        log.exception("notifier_plugin_raised", notifier=getattr(plugin, "name", "?"))
+        return NotificationResult.failed(f"plugin raised {type(exc).__name__}")
+
+
 def plugin_timeout(config: dict[str, Any]) -> float:
     return float(config.get("timeout", DEFAULT_PLUGIN_TIMEOUT_SEC))
 
@@ -143,7 +154,7 @@ class NotifyUser:
             plugin = self.registry.get(name)
         except UnknownNotifier as exc:
             return NotificationResult.failed(str(exc))
-        return await self._run_plugin(plugin, ctx, config)
+        return await run_plugin(plugin, ctx, plugin_timeout(config))
 
     async def _forget_devices(self, sub: str, result: NotificationResult) -> None:
         if result.unregistered_devices:
@@ -163,17 +174,6 @@ class NotifyUser:
                                           reason=f"end-user notification failed: {reason}"[:500])
         if failed is not None:
             log.error("auth_request_failed", reason="end-user notification failed")
-
-    async def _run_plugin(self, plugin: Any, ctx: NotificationContext,
-                          config: dict[str, Any]) -> NotificationResult:
-        timeout = plugin_timeout(config)
-        try:
-            return await asyncio.wait_for(plugin.notify(ctx), timeout)
-        except TimeoutError:
-            return NotificationResult.failed(f"plugin timed out after {timeout:g} s")
-        except Exception as exc:
-            log.exception("notifier_plugin_raised")
-            return NotificationResult.failed(f"plugin raised {type(exc).__name__}")
 
     async def _record(self, request_id: Any, delivery: Delivery, name: str, outcome: str,
                       detail: str) -> None:

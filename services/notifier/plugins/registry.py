@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from services.notifier.plugins.apns import ApnsNotifier
 from services.notifier.plugins.base import Notifier
 from services.notifier.plugins.email import EmailNotifier
 from services.notifier.plugins.fcm import FcmNotifier
@@ -14,7 +15,7 @@ from shared.logging import get_logger
 
 ENTRY_POINT_GROUP = "ciba.notifiers"
 BUILT_IN: dict[str, type] = {"log": LogNotifier, "webhook": WebhookNotifier, "fcm": FcmNotifier,
-                             "email": EmailNotifier}
+                             "email": EmailNotifier, "apns": ApnsNotifier}
 
 log = get_logger("ciba.notification")
 

@@ -1,0 +1,84 @@
+"""What the notifier makes of a plugin that misbehaves, and the plugins' own log channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+import structlog
+
+from services.notifier.notify_user import notifier_names, run_plugin
+from services.notifier.plugins.base import NotificationContext, NotificationResult, NotifiedUser
+from shared.logging import NOTIFICATION_LOGGER, bind_request, configure_logging
+
+
+def _context(session: aiohttp.ClientSession) -> NotificationContext:
+    return NotificationContext(
+        notification_id="n-1", authorization_url="https://as.example/device/x", binding_message=None,
+        client_name="Shop", scope=["openid"], acr_values=None, user=NotifiedUser("sub-1", "alice"),
+        expires_at=datetime(2030, 1, 1, tzinfo=UTC), attempt=1, config={}, http=session,
+        log=structlog.get_logger(NOTIFICATION_LOGGER))
+
+
+class Raising:
+    name = "raising"
+
+    async def notify(self, ctx: NotificationContext) -> NotificationResult:
+        raise RuntimeError("the provider SDK blew up")
+
+
+class Slow:
+    name = "slow"
+
+    async def notify(self, ctx: NotificationContext) -> NotificationResult:
+        await asyncio.sleep(10)
+        return NotificationResult.sent()
+
+
+async def test_a_plugin_that_raises_has_failed_and_will_be_retried() -> None:
+    async with aiohttp.ClientSession() as session:
+        result = await run_plugin(Raising(), _context(session), timeout=1)
+    assert (result.ok, result.permanent) == (False, False)
+    assert "RuntimeError" in result.detail
+
+
+async def test_a_plugin_that_runs_past_the_timeout_has_failed_and_will_be_retried() -> None:
+    async with aiohttp.ClientSession() as session:
+        result = await run_plugin(Slow(), _context(session), timeout=0.05)
+    assert (result.ok, result.permanent) == (False, False)
+    assert "timed out" in result.detail
+
+
+@pytest.mark.parametrize(("config", "names"), [
+    ({"notifier": "log"}, ["log"]),
+    ({"notifier": ["fcm", "email"]}, ["fcm", "email"]),
+])
+def test_one_plugin_or_a_list_tried_in_order(config, names) -> None:
+    assert notifier_names(config) == names
+
+
+def test_the_plugins_log_channel_can_have_a_file_of_its_own(tmp_path) -> None:
+    log_file = tmp_path / "notifications.log"
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("notifier", "json", "info", notification_log_file=str(log_file))
+        with bind_request(auth_req_id="abc123"):
+            structlog.get_logger(NOTIFICATION_LOGGER).info("end_user_notified", notifier="webhook")
+            structlog.get_logger("ciba.consumer").info("something_else")
+        for handler in logging.getLogger(NOTIFICATION_LOGGER).handlers:
+            handler.flush()
+        lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    finally:
+        for handler in logging.getLogger(NOTIFICATION_LOGGER).handlers:
+            handler.close()
+        logging.getLogger(NOTIFICATION_LOGGER).handlers[:] = []
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
+    assert [(line["event"], line["auth_req_id"], line["service"]) for line in lines] == [
+        ("end_user_notified", "abc123", "notifier")]
