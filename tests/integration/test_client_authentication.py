@@ -67,15 +67,31 @@ def _claims(client_id: str, issuer: str, case: str, now: float) -> dict:
     return assertion_claims(client_id, issuer, now=now, **overrides)
 
 
+@pytest.mark.parametrize("method", ["private_key_jwt", "client_secret_jwt"])
 @pytest.mark.parametrize("case", ["expired", "too long-lived", "future nbf", "future iat", "no exp", "no jti",
                                   "wrong aud", "wrong sub", "wrong iss"])
-async def test_bad_assertions_are_401_invalid_client(http, gateway, hint, case, clock) -> None:
+async def test_bad_assertions_are_401_invalid_client(http, gateway, hint, case, method, clock) -> None:
     signer = ClientSigner("PS256")
-    client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
-    assertion = signer.sign(_claims(client["client_id"], gateway.issuer, case, clock.now().timestamp()))
+    client = await register_raw(http, token_endpoint_auth_method=method, jwks=signer.jwks)
+    claims = _claims(client["client_id"], gateway.issuer, case, clock.now().timestamp())
+    assertion = signer.sign(claims) if method == "private_key_jwt" else hmac_sign(client["client_secret"], claims)
     status, body, headers = await bc_authorize(http, assertion, hint)
     assert (status, body["error"]) == (401, "invalid_client"), (case, body)
     assert headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_a_replayed_client_secret_jwt_is_refused_and_alg_none_never_works(http, gateway, hint) -> None:
+    client = await register_raw(http, token_endpoint_auth_method="client_secret_jwt",
+                                token_endpoint_auth_signing_alg="HS256")
+    claims = assertion_claims(client["client_id"], gateway.issuer)
+    assertion = hmac_sign(client["client_secret"], claims)
+    assert (await bc_authorize(http, assertion, hint))[0] == 200
+    assert (await bc_authorize(http, assertion, hint))[1]["error"] == "invalid_client"
+    # Another HMAC than the registered one, a wrong secret, and no signature at all.
+    assert (await bc_authorize(http, hmac_sign(client["client_secret"], {**claims, "jti": "a"}, "HS512"),
+                               hint))[0] == 401
+    assert (await bc_authorize(http, hmac_sign("not-the-secret-at-all", {**claims, "jti": "b"}), hint))[0] == 401
+    assert (await bc_authorize(http, unsigned({**claims, "jti": "c"}), hint))[0] == 401
 
 
 async def test_a_replayed_assertion_is_refused(http, gateway, hint) -> None:
