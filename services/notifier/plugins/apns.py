@@ -52,7 +52,9 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from services.notifier.plugins import push
 from services.notifier.plugins.base import NotificationContext, NotificationResult, RegisteredDevice
+from services.notifier.plugins.push import DeviceOutcome
 from shared.outbound import RETRYABLE_STATUS
 
 HOSTS = {"production": "api.push.apple.com", "sandbox": "api.sandbox.push.apple.com"}
@@ -266,14 +268,6 @@ class ApnsError:
         return self.status in RETRYABLE_STATUS or self.status >= 500 or self.status < 400
 
 
-@dataclass(frozen=True)
-class DeviceOutcome:
-    device_id: str
-    outcome: str
-    """sent | unregistered | retryable | failed"""
-    detail: str
-
-
 @dataclass
 class _CachedToken:
     value: str
@@ -459,17 +453,4 @@ class ApnsNotifier:
 
 
 def summarise(outcomes: list[DeviceOutcome] | tuple[DeviceOutcome, ...]) -> NotificationResult:
-    dead = tuple(o.device_id for o in outcomes if o.outcome == "unregistered")
-    sent = [o for o in outcomes if o.outcome == "sent"]
-    counts = {kind: sum(1 for o in outcomes if o.outcome == kind)
-              for kind in ("sent", "unregistered", "retryable", "failed")}
-    tally = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
-    if sent:
-        return NotificationResult.sent(f"apns: {tally}", unregistered_devices=dead)
-    failures = "; ".join(f"{o.device_id}: {o.detail}" for o in outcomes if o.outcome != "unregistered")
-    detail = f"apns: {tally}" + (f" ({failures})" if failures else "")
-    if len(dead) == len(outcomes):
-        return NotificationResult.failed(f"apns: every device is unregistered ({tally})", permanent=True,
-                                         unregistered_devices=dead)
-    retryable = any(o.outcome == "retryable" for o in outcomes)
-    return NotificationResult.failed(detail, permanent=not retryable, unregistered_devices=dead)
+    return push.summarise("apns", outcomes)

@@ -39,7 +39,9 @@ import aiohttp
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from services.notifier.plugins import push
 from services.notifier.plugins.base import NotificationContext, NotificationResult, RegisteredDevice
+from services.notifier.plugins.push import DeviceOutcome
 from shared.outbound import RETRYABLE_STATUS
 
 DEFAULT_API_BASE = "https://fcm.googleapis.com"
@@ -230,14 +232,6 @@ class FcmError:
                 or self.error_code in RETRYABLE_ERROR_CODES or self.http_status < 400)
 
 
-@dataclass(frozen=True)
-class DeviceOutcome:
-    device_id: str
-    outcome: str
-    """sent | unregistered | retryable | failed"""
-    detail: str
-
-
 @dataclass
 class _CachedToken:
     value: str
@@ -381,17 +375,4 @@ class FcmNotifier:
 
 
 def summarise(outcomes: list[DeviceOutcome] | tuple[DeviceOutcome, ...]) -> NotificationResult:
-    dead = tuple(o.device_id for o in outcomes if o.outcome == "unregistered")
-    sent = [o for o in outcomes if o.outcome == "sent"]
-    counts = {kind: sum(1 for o in outcomes if o.outcome == kind)
-              for kind in ("sent", "unregistered", "retryable", "failed")}
-    tally = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
-    if sent:
-        return NotificationResult.sent(f"fcm: {tally}", unregistered_devices=dead)
-    failures = "; ".join(f"{o.device_id}: {o.detail}" for o in outcomes if o.outcome != "unregistered")
-    detail = f"fcm: {tally}" + (f" ({failures})" if failures else "")
-    if len(dead) == len(outcomes):
-        return NotificationResult.failed(f"fcm: every device is unregistered ({tally})", permanent=True,
-                                         unregistered_devices=dead)
-    retryable = any(o.outcome == "retryable" for o in outcomes)
-    return NotificationResult.failed(detail, permanent=not retryable, unregistered_devices=dead)
+    return push.summarise("fcm", outcomes)
