@@ -39,8 +39,12 @@ def server_urls() -> Iterator[tuple[str, str, BrokerControl]]:
         yield db, amqp, local_rabbitmqctl
         return
     if not (db or amqp) and _docker_answers():
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.rabbitmq import RabbitMqContainer
+        try:  # testcontainers >= 4.14 moved the modules under "community"
+            from testcontainers.community.postgres import PostgresContainer
+            from testcontainers.community.rabbitmq import RabbitMqContainer
+        except ImportError:
+            from testcontainers.postgres import PostgresContainer
+            from testcontainers.rabbitmq import RabbitMqContainer
 
         with PostgresContainer("postgres:16", driver=None) as pg, RabbitMqContainer("rabbitmq:3.13") as mq:
             params = mq.get_connection_params()
