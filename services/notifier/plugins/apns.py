@@ -268,12 +268,6 @@ class ApnsError:
         return self.status in RETRYABLE_STATUS or self.status >= 500 or self.status < 400
 
 
-@dataclass
-class _CachedToken:
-    value: str
-    renew_at: float
-
-
 def _certificate_refused(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     hops = 0
@@ -320,8 +314,7 @@ class ApnsNotifier:
         """When to renew a provider token."""
         self._wall_clock = wall_clock
         """The tokens' ``iat``."""
-        self._tokens: dict[tuple[str, str, str], _CachedToken] = {}
-        self._token_locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._tokens = push.TokenCache(clock)
         self._http: httpx.AsyncClient | None = None
         self._http_key: tuple[str, str | None] | None = None
         self._http_lock = asyncio.Lock()
@@ -376,31 +369,14 @@ class ApnsNotifier:
 
     # -- provider tokens -------------------------------------------------------------------
 
-    def _cached(self, key: tuple[str, str, str]) -> str | None:
-        cached = self._tokens.get(key)
-        if cached is not None and self._clock() < cached.renew_at:
-            return cached.value
-        return None
-
     async def _provider_token(self, settings: ApnsSettings) -> str:
-        key = settings.token_cache_key
-        token = self._cached(key)
-        if token is not None:
-            return token
-        lock = self._token_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            token = self._cached(key)  # signed by whoever held the lock before us
-            if token is not None:
-                return token
-            token = sign_provider_token(settings, self._wall_clock())
-            self._tokens[key] = _CachedToken(token, self._clock() + TOKEN_RENEW_AFTER_SEC)
-            return token
+        async def sign() -> tuple[str, float]:
+            return sign_provider_token(settings, self._wall_clock()), TOKEN_RENEW_AFTER_SEC
+
+        return await self._tokens.get(settings.token_cache_key, sign)
 
     def _forget(self, settings: ApnsSettings, refused: str) -> None:
-        """Drop the cached token, unless a newer one already replaced it."""
-        cached = self._tokens.get(settings.token_cache_key)
-        if cached is not None and cached.value == refused:
-            del self._tokens[settings.token_cache_key]
+        self._tokens.forget(settings.token_cache_key, refused)
 
     # -- sending ---------------------------------------------------------------------------
 

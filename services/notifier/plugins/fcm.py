@@ -232,12 +232,6 @@ class FcmError:
                 or self.error_code in RETRYABLE_ERROR_CODES or self.http_status < 400)
 
 
-@dataclass
-class _CachedToken:
-    value: str
-    refresh_at: float
-
-
 async def _read_json(response: aiohttp.ClientResponse) -> Any:
     raw = await response.content.read(MAX_ANSWER_BYTES)
     try:
@@ -253,8 +247,7 @@ class FcmNotifier:
                  wall_clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._wall_clock = wall_clock
-        self._tokens: dict[tuple[str, str], _CachedToken] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._tokens = push.TokenCache(clock)
 
     async def notify(self, ctx: NotificationContext) -> NotificationResult:
         if not ctx.devices:
@@ -278,31 +271,15 @@ class FcmNotifier:
 
     # -- access tokens ---------------------------------------------------------------------
 
-    def _cached(self, key: tuple[str, str]) -> str | None:
-        cached = self._tokens.get(key)
-        if cached is not None and self._clock() < cached.refresh_at:
-            return cached.value
-        return None
-
     async def _access_token(self, http: aiohttp.ClientSession, settings: FcmSettings) -> str:
-        key = settings.cache_key
-        token = self._cached(key)
-        if token is not None:
-            return token
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            token = self._cached(key)  # fetched by whoever held the lock before us
-            if token is not None:
-                return token
+        async def fetch() -> tuple[str, float]:
             token, expires_in = await self._fetch_token(http, settings)
-            self._tokens[key] = _CachedToken(token, self._clock() + expires_in - REFRESH_MARGIN_SEC)
-            return token
+            return token, expires_in - REFRESH_MARGIN_SEC
+
+        return await self._tokens.get(settings.cache_key, fetch)
 
     def _forget(self, settings: FcmSettings, refused: str) -> None:
-        """Drop the cached access token, unless a newer one already replaced it."""
-        cached = self._tokens.get(settings.cache_key)
-        if cached is not None and cached.value == refused:
-            del self._tokens[settings.cache_key]
+        self._tokens.forget(settings.cache_key, refused)
 
     async def _fetch_token(self, http: aiohttp.ClientSession, settings: FcmSettings) -> tuple[str, float]:
         assertion = sign_assertion(settings, self._wall_clock())

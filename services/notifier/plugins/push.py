@@ -3,7 +3,8 @@ outcomes of a user's devices make the plugin's result."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from services.notifier.plugins.base import NotificationResult
@@ -34,3 +35,39 @@ def summarise(provider: str, outcomes: Sequence[DeviceOutcome]) -> NotificationR
                                          unregistered_devices=dead)
     retryable = any(o.outcome == "retryable" for o in outcomes)
     return NotificationResult.failed(detail, permanent=not retryable, unregistered_devices=dead)
+
+
+class TokenCache:
+    """Bearer tokens a push plugin obtains from its provider (FCM access tokens, APNs provider
+    tokens), reused until ``renew_at`` on a monotonic clock. A burst of notifications waiting
+    for the same key gets one new token: the first caller mints it under a lock and the others
+    find it there."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._tokens: dict[Hashable, tuple[str, float]] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def _cached(self, key: Hashable) -> str | None:
+        cached = self._tokens.get(key)
+        return cached[0] if cached is not None and self._clock() < cached[1] else None
+
+    async def get(self, key: Hashable, mint: Callable[[], Awaitable[tuple[str, float]]]) -> str:
+        """The cached token for ``key``, or a new one from ``mint``, which returns the token and
+        how many seconds from now it should be renewed."""
+        token = self._cached(key)
+        if token is not None:
+            return token
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            token = self._cached(key)  # minted by whoever held the lock before us
+            if token is not None:
+                return token
+            token, renew_in = await mint()
+            self._tokens[key] = (token, self._clock() + renew_in)
+            return token
+
+    def forget(self, key: Hashable, refused: str) -> None:
+        """Drop the token the provider refused, unless a newer one already replaced it."""
+        cached = self._tokens.get(key)
+        if cached is not None and cached[0] == refused:
+            del self._tokens[key]
