@@ -8,7 +8,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,14 +19,11 @@ from joserfc.jwk import ECKey
 from structlog.testing import capture_logs
 
 from services.notifier.plugins.apns import ApnsNotifier
-from services.notifier.plugins.base import NotificationContext, NotifiedUser, RegisteredDevice
+from services.notifier.plugins.base import NotificationContext, RegisteredDevice
 from tests.support.fake_apns import DEFAULT_TOPIC, ApnsKey, FakeApns, generate_apns_key
+from tests.support.notification_context import EXPIRES_AT, NOTIFICATION_ID, device, notification_context
 from tests.support.tls import TestPKI as PKI
 from tests.support.tls import make_pki
-
-EXPIRES_AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-REGISTERED_AT = datetime(2029, 12, 1, tzinfo=UTC)
-NOTIFICATION_ID = "5f0c7f4e-0a51-4c1e-9a52-8d1f0e0b7a11"
 
 
 class Clocks:
@@ -79,27 +75,11 @@ async def plugin(clocks: Clocks) -> AsyncIterator[ApnsNotifier]:
     await notifier.aclose()
 
 
-def device(token: str, device_id: str | None = None) -> RegisteredDevice:
-    return RegisteredDevice(id=device_id or f"id-{token}", token=token, registered_at=REGISTERED_AT)
-
-
 def context(config: dict[str, Any], devices: list[RegisteredDevice], *, notification_id: str = NOTIFICATION_ID,
             binding_message: str | None = "Pay 42 EUR") -> NotificationContext:
-    return NotificationContext(
-        notification_id=notification_id,
-        authorization_url="https://as.example.com/device/Zm9vYmFy",
-        binding_message=binding_message,
-        client_name="Shop",
-        scope=["openid", "email"],
-        acr_values=None,
-        user=NotifiedUser("sub-alice", "alice", "alice@example.com"),
-        devices=devices,
-        expires_at=EXPIRES_AT,
-        attempt=1,
-        config=config,
-        http=None,  # type: ignore[arg-type]  # the plugin keeps its own HTTP/2 client
-        log=structlog.get_logger("ciba.notification").bind(notifier="apns"),
-    )
+    # http stays None: the plugin keeps its own HTTP/2 client.
+    return notification_context(notification_id=notification_id, binding_message=binding_message, devices=devices,
+                                config=config, log=structlog.get_logger("ciba.notification").bind(notifier="apns"))
 
 
 # -- delivering --------------------------------------------------------------------------

@@ -7,18 +7,17 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from services.notifier.plugins.base import NotificationContext, NotifiedUser
 from services.notifier.plugins.email import EmailNotifier
 from services.notifier.plugins.registry import NotifierRegistry
+from tests.support.notification_context import notification_context
 from tests.support.smtp import SmtpServer, smtp_server
 from tests.support.tls import TestPKI as PKI
 from tests.support.tls import make_pki
@@ -60,22 +59,10 @@ def config_for(box: SmtpServer, pki: PKI | None, **overrides: Any) -> dict[str, 
 
 
 def context(http: aiohttp.ClientSession, config: dict[str, Any], **changes: Any) -> NotificationContext:
-    ctx = NotificationContext(
-        notification_id="5f0c7f4e-0a51-4c1e-9a52-8d1f0e0b7a11",
-        authorization_url=AUTHORIZATION_URL,
-        binding_message="Pay 42 EUR #7731",
-        client_name="Shop",
-        scope=["openid", "email"],
-        acr_values=None,
-        user=NotifiedUser("sub-alice", "alice", RECIPIENT, "+15550100"),
-        devices=[],
-        expires_at=EXPIRES_AT,
-        attempt=1,
-        config=config,
-        http=http,
-        log=structlog.get_logger("ciba.notification"),
-    )
-    return replace(ctx, **changes)
+    return notification_context(**{
+        "authorization_url": AUTHORIZATION_URL, "binding_message": "Pay 42 EUR #7731",
+        "user": NotifiedUser("sub-alice", "alice", RECIPIENT, "+15550100"), "config": config, "http": http,
+        **changes})
 
 
 def closed_port() -> int:

@@ -7,18 +7,16 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator
-from dataclasses import replace
-from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import structlog
 
-from services.notifier.plugins.base import NotificationContext, NotifiedUser
+from services.notifier.plugins.base import NotificationContext
 from services.notifier.plugins.registry import BUILT_IN, ENTRY_POINT_GROUP, NotifierRegistry
+from tests.support.notification_context import notification_context
 
 NAME = "example-file"
 
@@ -30,22 +28,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def context(http: aiohttp.ClientSession, config: dict[str, Any], **changes: Any) -> NotificationContext:
-    ctx = NotificationContext(
-        notification_id="0b6d0c55-3f0e-4c57-9d1c-2f4f6a0c9e21",
-        authorization_url="https://as.example.com/device/a2lvc2stZGVtbw",
-        binding_message="Kiosk 4: Pay 12 EUR",
-        client_name="Café Kiosk",
-        scope=["openid"],
-        acr_values=None,
-        user=NotifiedUser("sub-alice", "alice", "alice@example.com"),
-        devices=[],
-        expires_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
-        attempt=1,
-        config=config,
-        http=http,
-        log=structlog.get_logger("ciba.notification"),
-    )
-    return replace(ctx, **changes)
+    return notification_context(**{
+        "notification_id": "0b6d0c55-3f0e-4c57-9d1c-2f4f6a0c9e21",
+        "authorization_url": "https://as.example.com/device/a2lvc2stZGVtbw",
+        "binding_message": "Kiosk 4: Pay 12 EUR", "client_name": "Café Kiosk", "scope": ["openid"],
+        "config": config, "http": http, **changes})
 
 
 def test_the_example_plugin_is_declared_as_an_entry_point():

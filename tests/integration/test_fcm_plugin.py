@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,7 @@ import structlog
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from services.notifier.plugins.base import NotificationContext, NotifiedUser, RegisteredDevice
+from services.notifier.plugins.base import NotificationContext, RegisteredDevice
 from services.notifier.plugins.fcm import FcmNotifier
 from tests.support.fake_fcm import (
     BAD_REQUEST_TYPE,
@@ -23,9 +22,8 @@ from tests.support.fake_fcm import (
     FakeFcm,
     generate_service_account,
 )
-
-EXPIRES_AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-REGISTERED_AT = datetime(2029, 12, 1, tzinfo=UTC)
+from tests.support.local_server import serve
+from tests.support.notification_context import NOTIFICATION_ID, device, notification_context
 
 
 class FakeClock:
@@ -55,28 +53,12 @@ def account(fake: FakeFcm) -> dict[str, Any]:
     return fake.service_account(project_id="ciba-test")
 
 
-def device(token: str, device_id: str | None = None) -> RegisteredDevice:
-    return RegisteredDevice(id=device_id or f"id-{token}", token=token, registered_at=REGISTERED_AT)
-
-
 def context(session: aiohttp.ClientSession, config: dict[str, Any], devices: list[RegisteredDevice],
-            *, notification_id: str = "5f0c7f4e-0a51-4c1e-9a52-8d1f0e0b7a11",
+            *, notification_id: str = NOTIFICATION_ID,
             binding_message: str | None = "Pay 42 EUR") -> NotificationContext:
-    return NotificationContext(
-        notification_id=notification_id,
-        authorization_url="https://as.example.com/device/Zm9vYmFy",
-        binding_message=binding_message,
-        client_name="Shop",
-        scope=["openid", "email"],
-        acr_values=None,
-        user=NotifiedUser("sub-alice", "alice", "alice@example.com"),
-        devices=devices,
-        expires_at=EXPIRES_AT,
-        attempt=1,
-        config=config,
-        http=session,
-        log=structlog.get_logger("ciba.notification").bind(notifier="fcm"),
-    )
+    return notification_context(notification_id=notification_id, binding_message=binding_message, devices=devices,
+                                config=config, http=session,
+                                log=structlog.get_logger("ciba.notification").bind(notifier="fcm"))
 
 
 # -- delivering --------------------------------------------------------------------------
@@ -273,11 +255,7 @@ async def test_a_failing_token_endpoint_is_retried_later(session, account):
 
     app = web.Application()
     app.router.add_post("/token", broken)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve(app)
     try:
         config = {"service_account": account, "token_uri": f"http://127.0.0.1:{port}/token",
                   "api_base": f"http://127.0.0.1:{port}"}
@@ -423,11 +401,7 @@ async def test_a_redirect_from_fcm_is_not_followed(fake, session, account):
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", redirect)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await serve(app)
     try:
         config = fake.config(account, api_base=f"http://127.0.0.1:{port}")
         result = await FcmNotifier().notify(context(session, config, [device("tok-phone")]))

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.local_server import serve
 from tests.support.tls import TestPKI
 
 
@@ -61,11 +62,7 @@ class CallbackServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/cb/{key}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.pki.server_context())
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app, ssl_context=self.pki.server_context(), shutdown_timeout=0.5)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -29,7 +29,6 @@ the negotiated ALPN protocol and the HTTP version they came over.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import secrets
@@ -52,6 +51,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from tests.support.local_server import unverified_jws
 from tests.support.tls import TestPKI
 
 TOKEN_LIFETIME_SEC = 3600
@@ -203,7 +203,7 @@ class FakeApns:
         if not authorization.startswith("bearer ") or not authorization[7:]:
             raise self._refuse_token(403, "MissingProviderToken")
         token = authorization[7:]
-        unverified = _unverified(token)
+        unverified = unverified_jws(token)
         if unverified is None:
             raise self._refuse_token(403, "InvalidProviderToken")
         header, claims = unverified
@@ -390,19 +390,3 @@ class _H2Protocol(asyncio.Protocol):
         except H2Error:  # the client gave up on the stream meanwhile
             return
         self._flush()
-
-
-def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The header and claims of a compact JWS, read before its signature is checked (to find
-    the key that verifies it)."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-                          for part in parts[:2])
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        return None
-    return header, claims

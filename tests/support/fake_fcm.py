@@ -16,7 +16,6 @@ Errors are shaped like FCM's (error.code/status/details with a FcmError errorCod
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import json
 import secrets
@@ -30,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+
+from tests.support.local_server import serve, unverified_jws
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -183,11 +184,7 @@ class FakeFcm:
         app = web.Application()
         app.router.add_post("/token", self._token)
         app.router.add_post("/v1/projects/{project}/messages:send", self._send)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -209,7 +206,7 @@ class FakeFcm:
         assertion = form.get("assertion")
         if not isinstance(assertion, str):
             return self._refuse("no assertion", error="invalid_request")
-        unverified = _unverified(assertion)
+        unverified = unverified_jws(assertion)
         if unverified is None or unverified[0].get("alg") != "RS256":
             return self._refuse("Invalid JWT.")
         header, unverified_claims = unverified
@@ -281,19 +278,3 @@ class FakeFcm:
         self.attempts.append((device_token, 200))
         self.sent.append(SentMessage(project, device_token, message, access_token))
         return web.json_response({"name": f"projects/{project}/messages/{next(self._ids)}"})
-
-
-def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The header and claims of a compact JWS, read before its signature is checked (to find
-    the account whose key verifies it)."""
-    parts = assertion.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        header, claims = (json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-                          for part in parts[:2])
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        return None
-    return header, claims

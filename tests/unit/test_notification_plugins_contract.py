@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 import structlog
 
 from services.notifier.notify_user import notifier_names, run_plugin
-from services.notifier.plugins.base import NotificationContext, NotificationResult, NotifiedUser
+from services.notifier.plugins.base import NotificationContext, NotificationResult
 from shared.logging import NOTIFICATION_LOGGER, bind_request, configure_logging
+from tests.support.notification_context import notification_context
 
 
 def _context(session: aiohttp.ClientSession) -> NotificationContext:
-    return NotificationContext(
-        notification_id="n-1", authorization_url="https://as.example/device/x", binding_message=None,
-        client_name="Shop", scope=["openid"], acr_values=None, user=NotifiedUser("sub-1", "alice"),
-        expires_at=datetime(2030, 1, 1, tzinfo=UTC), attempt=1, config={}, http=session,
-        log=structlog.get_logger(NOTIFICATION_LOGGER))
+    return notification_context(http=session)
 
 
 class Raising:
