@@ -5,8 +5,9 @@ verifies TLS against the system store or CIBA_OUTBOUND_CA_BUNDLE. Destinations a
 where the connection is made: a resolver that drops loopback, link-local, private and other
 non-public addresses (unless the operator allows them), so a registered callback cannot
 become a way into the operator's network, and a DNS answer cannot change between the check
-and the connection. aiohttp does not resolve IP literals, so every caller also checks the
-URL with ``literal_address_refused`` first (post_json and the jwks_uri fetch do).
+and the connection. aiohttp does not resolve IP literals, so the session's middleware checks
+those before any connection: every request through ``create_session`` is guarded, whoever
+makes it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 class DestinationRefused(OSError):
     """The callback URL resolves only to addresses the policy forbids."""
+
+
+class DestinationRefusedError(aiohttp.ClientConnectionError):
+    """A request to an IP literal (or localhost) the policy forbids, refused before connecting."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,19 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 def create_session(*, ca_bundle: str | None, policy: Callable[[], AddressPolicy],
                    user_agent: str) -> aiohttp.ClientSession:
+    """A session whose every connection obeys ``policy``: names through the guarded resolver,
+    IP literals (which aiohttp never resolves) through a middleware."""
+
+    async def refuse_literal_addresses(request: aiohttp.ClientRequest,
+                                       handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        if literal_address_refused(str(request.url), policy()):
+            raise DestinationRefusedError(f"{request.url.host} is an address that is not allowed")
+        return await handler(request)
+
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=ssl_context(ca_bundle),
                                      limit=200, limit_per_host=20)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 headers={"User-Agent": user_agent})
+                                 headers={"User-Agent": user_agent}, middlewares=(refuse_literal_addresses,))
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,8 @@ class CallResult:
 
 
 def literal_address_refused(url: str, policy: AddressPolicy) -> bool:
-    """aiohttp skips the resolver for IP literals, so they are checked here."""
+    """Whether the URL names, by IP literal or as localhost, an address the policy forbids
+    (names are left to the resolver). Also used to refuse such URLs at registration."""
     host = urlsplit(url).hostname or ""
     try:
         ipaddress.ip_address(host)
@@ -115,11 +130,10 @@ def literal_address_refused(url: str, policy: AddressPolicy) -> bool:
 
 
 async def post_json(session: aiohttp.ClientSession, url: str, payload: dict[str, Any], *,
-                    bearer: str, timeout: float, policy: AddressPolicy) -> CallResult:
-    """POST ``payload`` with ``Authorization: Bearer``; 200 and 204 are success, 408, 425,
-    429, 5xx and network failures are worth retrying, everything else is final."""
-    if literal_address_refused(url, policy):
-        return CallResult("final", None, "destination address is not allowed")
+                    bearer: str, timeout: float) -> CallResult:
+    """POST ``payload`` with ``Authorization: Bearer`` through a session from
+    ``create_session``; 200 and 204 are success, 408, 425, 429, 5xx and network failures are
+    worth retrying, a refused destination and everything else are final."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}
     try:
@@ -129,6 +143,8 @@ async def post_json(session: aiohttp.ClientSession, url: str, payload: dict[str,
             status = response.status
     except TimeoutError:
         return CallResult("retry", None, f"no answer within {timeout:g} s")
+    except DestinationRefusedError as exc:
+        return CallResult("final", None, str(exc))
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc.os_error, DestinationRefused):
             return CallResult("final", None, str(exc.os_error))

@@ -36,7 +36,7 @@ async def build_gateway(rt: Runtime) -> Gateway:
                           user_agent="ciba-gateway")
     return Gateway(rt=rt, clients=clients, keyring=keyring,
                    minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
-                   client_keys=ClientKeyStore(http, lambda: address_policy(rt)), rate_limiter=RateLimiter(), http=http)
+                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

@@ -21,7 +21,7 @@ from shared.bus.topology import CONSUMERS, backoff_delay
 from shared.domain.token_issuance import Minter
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
-from shared.outbound import CallResult, address_policy, post_json
+from shared.outbound import CallResult, post_json
 from shared.repositories import attempts, auth_requests, clients
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
@@ -95,8 +95,7 @@ class DeliverToClient:
             return CallResult("final", None, f"notification endpoint {problem}")
         bearer = self.rt.secrets.decrypt(request.client_notification_token_enc or "")
         return await post_json(self.http, url, payload, bearer=bearer,
-                               timeout=self.rt.config.backchannelDeliveryTimeoutSec,
-                               policy=address_policy(self.rt))
+                               timeout=self.rt.config.backchannelDeliveryTimeoutSec)
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
         if event.delivery_mode == "poll":

@@ -12,7 +12,6 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.logging import get_logger
-from shared.outbound import AddressPolicy, literal_address_refused
 from shared.repositories.clients import Client
 
 log = get_logger("ciba.gateway")
@@ -40,10 +38,9 @@ class _Entry:
 
 
 class ClientKeyStore:
-    def __init__(self, http: aiohttp.ClientSession, policy: Callable[[], AddressPolicy], *, ttl: float = 300.0,
-                 min_refetch: float = 30.0, max_clients: int = 2000, timeout: float = 5.0) -> None:
-        self._http = http
-        self._policy = policy
+    def __init__(self, http: aiohttp.ClientSession, *, ttl: float = 300.0, min_refetch: float = 30.0,
+                 max_clients: int = 2000, timeout: float = 5.0) -> None:
+        self._http = http  # from shared.outbound.create_session: private addresses are refused
         self._ttl = ttl
         self._min_refetch = min_refetch
         self._max_clients = max_clients
@@ -89,8 +86,6 @@ class ClientKeyStore:
             raise ClientKeysUnavailable("the client's jwks_uri could not be used") from None
 
     async def _fetch_unguarded(self, uri: str) -> KeySet:
-        if literal_address_refused(uri, self._policy()):
-            raise ClientKeysUnavailable("jwks_uri points to an address that is not allowed")
         try:
             async with self._http.get(uri, allow_redirects=False,
                                       timeout=aiohttp.ClientTimeout(total=self._timeout)) as response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shared.outbound import AddressPolicy
+from shared.outbound import AddressPolicy, create_session
 from tests.support.gateway_client import CIBA_GRANT, add_user, register_raw
 from tests.support.jwt_client import ClientSigner, assertion_claims, hmac_sign, unsigned
 
@@ -190,9 +190,15 @@ async def test_a_jwks_uri_on_a_private_ip_literal_is_refused_at_registration_and
     signer = ClientSigner("ES256")
     jwks_server.document = signer.jwks
     client = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks_uri=jwks_server.url)
-    gateway.client_keys._policy = lambda: AddressPolicy(allow_private=False, allow_loopback=False)
-    status, body, _ = await bc_authorize(http, signer.sign(assertion_claims(client["client_id"], gateway.issuer)),
-                                         hint)
+    strict = create_session(ca_bundle=None, user_agent="test",
+                            policy=lambda: AddressPolicy(allow_private=False, allow_loopback=False))
+    gateway.client_keys._http, relaxed = strict, gateway.client_keys._http
+    try:
+        status, body, _ = await bc_authorize(
+            http, signer.sign(assertion_claims(client["client_id"], gateway.issuer)), hint)
+    finally:
+        gateway.client_keys._http = relaxed
+        await strict.close()
     assert (status, body["error"]) == (401, "invalid_client")
     assert jwks_server.fetches == 0
     assert "127.0.0.1" not in body["error_description"] and "HTTP" not in body["error_description"]

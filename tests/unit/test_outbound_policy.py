@@ -51,3 +51,12 @@ def test_address_policy(address: str, strict: bool, development: bool, open_: bo
 )
 def test_literal_addresses_in_urls_are_checked_before_connecting(url: str, refused: bool) -> None:
     assert literal_address_refused(url, STRICT) is refused
+
+
+async def test_a_guarded_session_refuses_a_forbidden_ip_literal_before_connecting() -> None:
+    from shared.outbound import create_session, post_json
+
+    async with create_session(ca_bundle=None, policy=lambda: STRICT, user_agent="test") as session:
+        result = await post_json(session, "http://127.0.0.1:9/cb", {"auth_req_id": "x"}, bearer="b", timeout=1)
+    assert (result.outcome, result.status_code) == ("final", None)
+    assert "not allowed" in result.detail
