@@ -150,7 +150,7 @@ async def user_set_totp(settings: Settings, args: argparse.Namespace) -> Any:
         uri = totp.provisioning_uri(secret, args.username, _totp_issuer(settings))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    secret_enc = Secrets(settings.secret_key_bytes).encrypt(secret)
+    secret_enc = _secrets(settings).encrypt(secret)
     async with _db(settings) as conn:
         if not await users.enrol_totp(conn, args.username, secret_enc):
             raise CommandError(f"no user named {args.username!r}")
@@ -175,7 +175,7 @@ async def client_list(settings: Settings, args: argparse.Namespace) -> Any:
 
 
 async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
-    secrets = Secrets(settings.secret_key_bytes)
+    secrets = _secrets(settings)
     async with _db(settings) as conn:
         request = await auth_requests.get_by_hash(conn, secrets.hash(args.auth_req_id))
         if request is None:

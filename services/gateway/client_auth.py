@@ -76,13 +76,17 @@ async def authenticate_client(request: web.Request, form: Form, gw: Gateway) -> 
     raise InvalidClient("client authentication is required")
 
 
+def _check_method(client: Client, method: str) -> Client:
+    if client.token_endpoint_auth_method != method:
+        raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
+    return client
+
+
 async def _registered(gw: Gateway, client_id: str, method: str) -> Client:
     client = await gw.clients.get(client_id) if client_id else None
     if client is None:
         raise InvalidClient("client authentication failed")
-    if client.token_endpoint_auth_method != method:
-        raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
-    return client
+    return _check_method(client, method)
 
 
 async def _by_secret(gw: Gateway, method: str, client_id: str, secret: str) -> Client:
@@ -92,9 +96,7 @@ async def _by_secret(gw: Gateway, method: str, client_id: str, secret: str) -> C
         raise InvalidClient("client authentication failed")
     if not gw.rt.secrets.verify_hash(secret, client.client_secret_hash):
         raise InvalidClient("client authentication failed")
-    if client.token_endpoint_auth_method != method:
-        raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
-    return client
+    return _check_method(client, method)
 
 
 async def _by_assertion(request: web.Request, gw: Gateway, client_id: str | None, assertion: str) -> Client:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from services.gateway.device.render import render_message
+from services.gateway.device.render import PageGone, render_message
 from shared.errors import InvalidRequest, ProtocolError, ServerError
 from shared.logging import get_logger
 
@@ -38,6 +38,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     except ProtocolError as exc:
         return error_response(exc)
+    except PageGone as gone:
+        return gone.response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -21,13 +21,13 @@ from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import check_password, check_totp
 from services.gateway.device.forms import read_page_form
-from services.gateway.device.render import render, render_message
+from services.gateway.device.render import PageGone, render, render_message
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.domain.acr import MFA, required_level
 from shared.domain.attempts_limit import DEVICE_LOGIN
 from shared.logging import bind_request, get_logger
-from shared.repositories import auth_requests, clients, device_refs, users
+from shared.repositories import auth_requests, device_refs, users
 from shared.repositories.auth_requests import AuthRequest
 
 MAX_FAILED_LOGINS = 5
@@ -61,12 +61,6 @@ class Page:
         return session.sub == self.request.sub and session.acr == self.required_acr
 
 
-class PageGone(Exception):
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(title)
-        self.response = render_message(title, message, status=status)
-
-
 async def _load(gw: Gateway, ref: str) -> Page:
     if len(ref) > 100:
         raise PageGone(404, "Request not found", "This link is not valid.")
@@ -85,7 +79,7 @@ async def _load(gw: Gateway, ref: str) -> Page:
     if row.failed_logins >= MAX_FAILED_LOGINS:
         raise PageGone(410, "Too many attempts",
                        "This link was locked after too many failed sign-in attempts.")
-    client = await clients.get(gw.rt.pool, request.client_id)
+    client = await gw.clients.get(request.client_id)
     return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
 
 
@@ -113,10 +107,7 @@ async def _consent_page(gw: Gateway, page: Page, session: cookies.DeviceSession)
 
 async def show(request: web.Request) -> web.Response:
     gw = gateway(request)
-    try:
-        page = await _load(gw, request.match_info["ref"])
-    except PageGone as gone:
-        return gone.response
+    page = await _load(gw, request.match_info["ref"])
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
     if session is not None and page.signed_in(session):
         return await _consent_page(gw, page, session)
@@ -125,10 +116,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     gw = gateway(request)
-    try:
-        page = await _load(gw, request.match_info["ref"])
-    except PageGone as gone:
-        return gone.response
+    page = await _load(gw, request.match_info["ref"])
     form = await read_page_form(request)
     if not cookies.login_csrf_ok(request, form.get("csrf_token")):
         return _login_page(request, gw, page, status=403,
@@ -139,8 +127,8 @@ async def login(request: web.Request) -> web.Response:
         # across links), so concurrent guesses cannot outrun the limits.
         if not await device_refs.reserve_login_attempt(gw.rt.pool, page.ref_hash, MAX_FAILED_LOGINS):
             log.warning("device_login_locked", reason="link")
-            return PageGone(410, "Too many attempts",
-                            "This link was locked after too many failed sign-in attempts.").response
+            return render_message("Too many attempts",
+                                  "This link was locked after too many failed sign-in attempts.", status=410)
         if not await DEVICE_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("device_login_locked", reason="username")
             return _login_page(request, gw, page, status=429,
@@ -179,10 +167,7 @@ def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response
 
 async def decide(request: web.Request) -> web.Response:
     gw = gateway(request)
-    try:
-        page = await _load(gw, request.match_info["ref"])
-    except PageGone as gone:
-        return gone.response
+    page = await _load(gw, request.match_info["ref"])
     form = await read_page_form(request)
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
     if session is None or not page.signed_in(session):

@@ -28,5 +28,14 @@ def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.
     return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
 
 
+class PageGone(Exception):
+    """A device page that cannot be shown (unknown, used, expired or locked link): the errors
+    middleware answers with its readable page."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(title)
+        self.response = render_message(title, message, status=status)
+
+
 def render_message(title: str, message: str, *, status: int) -> web.Response:
     return render("message.html", {"title": title, "message": message}, status=status)
