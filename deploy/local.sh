@@ -4,6 +4,7 @@
 #   deploy/local.sh start    ensure Postgres and RabbitMQ, migrate, start the services, wait
 #   deploy/local.sh stop     SIGTERM the services, wait for them to exit, report exit codes
 #   deploy/local.sh status   which services run, and how the stopped ones exited
+#   deploy/local.sh backing  only make sure Postgres and RabbitMQ answer (starting them if installed)
 #
 # Settings come from the environment (DESIGN.md, "Settings"); defaults here are for development:
 # CIBA_ENV=development, CIBA_ISSUER=http://127.0.0.1:8080, CIBA_LOG_FORMAT=json.
@@ -285,9 +286,15 @@ cmd_status() {
     fi
 }
 
+cmd_backing() {
+    ensure_postgres
+    ensure_rabbitmq
+}
+
 case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
-    *) die "usage: $0 start|stop|status" ;;
+    backing) cmd_backing ;;
+    *) die "usage: $0 start|stop|status|backing" ;;
 esac

@@ -10,7 +10,9 @@ from aiohttp import web
 from services.gateway.client_cache import ClientCache
 from services.gateway.long_poll import RequestWaiters
 from services.gateway.rate_limit import RateLimiter
+from shared.config.model import ServerConfig
 from shared.domain.token_issuance import Minter
+from shared.errors import AccessDenied
 from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import KeyRing
 from shared.runtime import Runtime
@@ -40,3 +42,9 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 def gateway(request: web.Request) -> Gateway:
     return request.app[GATEWAY]
+
+
+def check_feature_enabled(config: ServerConfig) -> None:
+    """The ciba feature flag gates /bc-authorize and /bc-deviceRegistration (403 while off)."""
+    if not config.ciba_enabled:
+        raise AccessDenied("CIBA is disabled on this server", status=403)

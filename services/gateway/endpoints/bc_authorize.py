@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.gateway import hints, request_object
 from services.gateway.client_auth import authenticate_client
-from services.gateway.context import Gateway, gateway
+from services.gateway.context import Gateway, check_feature_enabled, gateway
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared.config.model import ServerConfig
@@ -28,7 +28,6 @@ from shared.domain import lifecycle, user_code
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.attempts_limit import USER_CODE
 from shared.errors import (
-    AccessDenied,
     InvalidBindingMessage,
     InvalidRequest,
     InvalidScope,
@@ -48,11 +47,6 @@ MAX_NOTIFICATION_TOKEN_LENGTH = 1024
 _POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 log = get_logger("ciba.gateway")
-
-
-def check_feature_enabled(config: ServerConfig) -> None:
-    if not config.ciba_enabled:
-        raise AccessDenied("CIBA is disabled on this server", status=403)
 
 
 def check_rate_limit(gw: Gateway, client: Client) -> None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.context import Gateway, gateway
-from services.gateway.endpoints.bc_authorize import check_feature_enabled
+from services.gateway.context import Gateway, check_feature_enabled, gateway
 from services.gateway.forms import read_form
 from services.gateway.middleware import NO_STORE
 from shared.errors import InvalidRequest, UnknownUserId
