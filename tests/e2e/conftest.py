@@ -111,7 +111,7 @@ async def rp(stack: Stack) -> AsyncIterator[RelyingParty]:
 def make_user(stack: Stack) -> Account:
     name = f"user-{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.com"
-    phone = f"+1555{uuid.uuid4().int % 10**7:07d}"
+    phone = f"+1555{uuid.uuid4().int % 10**10:010d}"
     created = stack.admin("user", "add", name, "--password", PASSWORD, "--email", email,
                           "--phone", phone, "--claim", "name=Test User")
     return Account(created["sub"], name, email, phone)

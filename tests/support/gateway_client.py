@@ -54,7 +54,7 @@ async def register_raw(http: TestClient, **metadata: Any) -> dict[str, Any]:
 async def add_user(gw: Gateway, **fields: Any) -> User:
     name = f"u-{uuid.uuid4().hex[:12]}"
     user = User(sub=str(uuid.uuid4()), username=name, email=f"{name}@example.org",
-                phone_number=f"+1444{uuid.uuid4().int % 10**7:07d}",
+                phone_number=f"+1444{uuid.uuid4().int % 10**10:010d}",
                 password_hash=hash_password("irrelevant-password"), **fields)
     async with gw.rt.pool.acquire() as conn:
         await users.insert(conn, user)
