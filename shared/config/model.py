@@ -66,6 +66,9 @@ class ServerConfig(BaseModel):
     backchannelRateLimitPerClient: float = Field(default=0, ge=0)
     backchannelMaxPendingPerUser: int = Field(default=0, ge=0)
     backchannelMaxDevicesPerUser: int = Field(default=10, ge=1, le=100)
+    # The client_ids that may register authentication devices at /bc-deviceRegistration
+    # (the operator's own authenticator app); none by default.
+    backchannelDeviceRegistrationClients: list[str] = Field(default_factory=list)
 
     accessTokenLifetime: int = Field(default=3600, ge=60, le=86400)
     idTokenLifetime: int = Field(default=3600, ge=60, le=86400)

@@ -5,6 +5,7 @@ through the link it carries, and the relying party gets its tokens."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -13,7 +14,7 @@ import pytest
 from tests.e2e.conftest import Account
 from tests.support.browser import decide_on_device
 from tests.support.fake_fcm import FakeFcm
-from tests.support.rp import RelyingParty
+from tests.support.rp import RegisteredClient, RelyingParty
 from tests.support.stack import Stack
 from tests.support.webhook import WebhookReceiver
 
@@ -33,17 +34,25 @@ async def _approve(url: str, user: Account) -> None:
     assert result.status == 200, result.html
 
 
-async def _id_token(rp: RelyingParty, webhook: WebhookReceiver, user: Account) -> str:
+@pytest.fixture
+async def authenticator_app(stack: Stack, rp: RelyingParty) -> AsyncIterator[RegisteredClient]:
+    """The operator's authenticator app: a client allowed to register devices."""
+    client = await rp.register(client_name="Authenticator")
+    stack.admin("config", "set", "backchannelDeviceRegistrationClients", json.dumps([client.client_id]))
+    yield client
+    stack.admin("config", "unset", "backchannelDeviceRegistrationClients")
+
+
+async def _id_token(rp: RelyingParty, webhook: WebhookReceiver, user: Account, client: RegisteredClient) -> str:
     """What the user's mobile app holds after signing in once (here: through a CIBA flow)."""
-    client = await rp.register()
     auth_req_id = (await rp.bc_authorize(client, login_hint=user.username)).body["auth_req_id"]
     await _approve((await webhook.next_for(user.username)).payload["authorization_url"], user)
     return (await rp.token(client, auth_req_id)).body["id_token"]
 
 
-async def _register_device(stack: Stack, id_token: str, token: str) -> str:
+async def _register_device(stack: Stack, app: RegisteredClient, id_token: str, token: str) -> str:
     async with aiohttp.ClientSession() as http, http.post(
-            f"{stack.issuer}/bc-deviceRegistration",
+            f"{stack.issuer}/bc-deviceRegistration", headers=app.auth_header,
             data={"id_token_hint": id_token, "device_registration_token": token}) as response:
         body = await response.json()
     assert response.status == 200, body
@@ -51,10 +60,10 @@ async def _register_device(stack: Stack, id_token: str, token: str) -> str:
 
 
 async def test_a_registered_device_gets_the_push_and_the_user_approves_through_it(
-        stack, rp, webhook, user, fcm: FakeFcm, notification_config) -> None:
-    id_token = await _id_token(rp, webhook, user)
-    phone = await _register_device(stack, id_token, "fcm-token-phone")
-    await _register_device(stack, id_token, "fcm-token-old-tablet")
+        stack, rp, webhook, user, fcm: FakeFcm, notification_config, authenticator_app) -> None:
+    id_token = await _id_token(rp, webhook, user, authenticator_app)
+    phone = await _register_device(stack, authenticator_app, id_token, "fcm-token-phone")
+    await _register_device(stack, authenticator_app, id_token, "fcm-token-old-tablet")
     fcm.answers["fcm-token-old-tablet"] = "UNREGISTERED"
     await notification_config({"notifier": "fcm", "fcm": fcm.config(fcm.service_account())})
 
@@ -105,8 +114,6 @@ async def test_a_plugin_from_an_installed_package_runs_in_the_notifier(
         stack, rp, user, notification_config, tmp_path) -> None:
     """examples/ciba-notifier-example is installed in the test environment; its entry point
     in the group ciba.notifiers makes "example-file" a plugin the notifier process can load."""
-    import json
-
     outbox = tmp_path / "notifications.jsonl"
     await notification_config({"notifier": "example-file", "example-file": {"path": str(outbox)}})
     client = await rp.register(client_name="Kiosk")

@@ -192,10 +192,11 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["id_token_hint", "device_registration_token"],
             "properties": {
-                "id_token_hint": {"type": "string", "description": "An unexpired id_token this server issued; "
-                                  "its sub is the user."},
+                "id_token_hint": {"type": "string", "description": "An unexpired id_token this server issued "
+                                  "to the calling client; its sub is the user."},
                 "device_registration_token": {"type": "string", "maxLength": 4096,
                                               "description": "The device's push token (e.g. an FCM token)."},
+                **_CLIENT_AUTH_FIELDS,
             },
         },
         "DeviceRegistrationResponse": {
@@ -357,14 +358,18 @@ def _paths() -> dict[str, Any]:
             "post": {"summary": "The user's claims (OIDC Core 5.3); the body is ignored.", **userinfo},
         },
         "/bc-deviceRegistration": {"post": {
-            "summary": "Register the push token of the user's authentication device.", "tags": ["ciba"],
+            "summary": "Register the push token of the user's authentication device (clients listed in "
+                       "backchannelDeviceRegistrationClients only).", "tags": ["ciba"],
+            "security": _CLIENT_AUTH_SECURITY,
             "requestBody": {"required": True, "content": {FORM: {"schema": _ref("DeviceRegistrationRequest")}}},
             "responses": {
                 "200": {"description": "The device is registered (again).",
                         "content": _json(_ref("DeviceRegistrationResponse"))},
-                "400": _error("A parameter is missing or the hint names no user.",
-                              ["invalid_request", "unknown_user_id"]),
-                "403": _error("CIBA is disabled on this server.", ["access_denied"]),
+                "400": _error("A parameter is missing, the hint was issued to another client, or it names "
+                              "no user.", ["invalid_request", "unknown_user_id"]),
+                "401": _INVALID_CLIENT,
+                "403": _error("CIBA is disabled on this server, or the client may not register devices.",
+                              ["access_denied", "unauthorized_client"]),
                 "413": _TOO_LARGE,
             },
         }},
