@@ -7,11 +7,15 @@ tunes at run time (the server properties) lives in Postgres instead: see ``share
 from __future__ import annotations
 
 import base64
+import ipaddress
+import os
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.passwords import Argon2Params
 
 # A fixed key for development only: a production process refuses to start without its own.
 DEVELOPMENT_SECRET_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
@@ -45,11 +49,39 @@ class Settings(BaseSettings):
     outbound_ca_bundle: str | None = None
     # Apply pending migrations at start (under an advisory lock).
     migrate_on_start: bool = True
+    # argon2id parameters for new password and user_code hashes (existing hashes keep theirs).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    # The gateway checks passwords and user codes on this many threads of their own, and lets
+    # at most this many more checks wait; past that it answers 429 with Retry-After.
+    password_check_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    password_check_queue: int = Field(default=16, ge=0, le=10_000)
+    # Reverse proxies whose X-Forwarded-For the gateway believes (addresses or CIDR networks,
+    # comma-separated). Empty: the TCP peer is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("issuer")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network") from None
+        return value
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
@@ -67,6 +99,14 @@ class Settings(BaseSettings):
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    @property
+    def argon2_params(self) -> Argon2Params:
+        return Argon2Params(self.argon2_time_cost, self.argon2_memory_kib, self.argon2_parallelism)
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(network, strict=False) for network in self.trusted_proxies]
 
     @property
     def secret_key_bytes(self) -> bytes:

@@ -18,8 +18,8 @@ from shared.config.model import ConfigError
 from shared.crypto import Secrets
 from shared.db import migrate
 from shared.db.pool import connect
-from shared.domain.user_code import InvalidUserCode, hash_user_code
-from shared.passwords import hash_password
+from shared.domain import user_code
+from shared.passwords import Passwords
 from shared.repositories import attempts, auth_requests, clients, devices, users
 from shared.repositories.users import User, UserExists
 from shared.settings import Settings
@@ -122,7 +122,7 @@ async def user_add(settings: Settings, args: argparse.Namespace) -> Any:
     if len(args.password) < 8:
         raise CommandError("password must be at least 8 characters")
     user = User(sub=str(uuid4()), username=args.username, email=args.email,
-                phone_number=args.phone, password_hash=hash_password(args.password),
+                phone_number=args.phone, password_hash=Passwords(settings.argon2_params).hash(args.password),
                 claims=_claims(args.claim))
     async with _db(settings) as conn:
         try:
@@ -134,8 +134,8 @@ async def user_add(settings: Settings, args: argparse.Namespace) -> Any:
 
 async def user_set_code(settings: Settings, args: argparse.Namespace) -> Any:
     try:
-        code_hash = hash_user_code(args.code)
-    except InvalidUserCode as exc:
+        code_hash = Passwords(settings.argon2_params).hash(user_code.check_format(args.code))
+    except user_code.InvalidUserCode as exc:
         raise CommandError(str(exc)) from None
     async with _db(settings) as conn:
         if not await users.set_user_code(conn, args.username, code_hash):

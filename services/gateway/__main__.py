@@ -10,12 +10,14 @@ from services.gateway.app import create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
 from services.gateway.long_poll import RequestWaiters
+from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.domain.token_issuance import Minter
 from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import get_logger
 from shared.outbound import address_policy, create_session
+from shared.passwords import Passwords
 from shared.runtime import Runtime, run_service, start_watchers
 
 SERVICE = "gateway"
@@ -34,9 +36,12 @@ async def build_gateway(rt: Runtime) -> Gateway:
     waiters.attach(rt.listener)
     http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
                           user_agent="ciba-gateway")
+    checks = PasswordChecks(Passwords(rt.settings.argon2_params), threads=rt.settings.password_check_threads,
+                            max_waiting=rt.settings.password_check_queue)
     return Gateway(rt=rt, clients=clients, keyring=keyring,
                    minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
-                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http)
+                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http,
+                   password_checks=checks)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

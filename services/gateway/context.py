@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.gateway.client_cache import ClientCache
 from services.gateway.long_poll import RequestWaiters
+from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.config.model import ServerConfig
 from shared.domain.token_issuance import Minter
@@ -28,9 +29,11 @@ class Gateway:
     client_keys: ClientKeyStore
     rate_limiter: RateLimiter
     http: aiohttp.ClientSession  # outbound: clients' jwks_uri
+    password_checks: PasswordChecks
 
     async def close(self) -> None:
         await self.http.close()
+        self.password_checks.close()
 
     @property
     def issuer(self) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from services.gateway.device.render import PageGone, render_message
-from shared.errors import InvalidRequest, ProtocolError, ServerError
+from services.gateway.password_checks import ChecksBusy
+from shared.errors import InvalidRequest, ProtocolError, ServerError, SlowDown
 from shared.logging import get_logger
 
 log = get_logger("ciba.gateway")
@@ -40,6 +41,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(exc)
     except PageGone as gone:
         return gone.response
+    except ChecksBusy as busy:
+        log.warning("password_checks_busy", route=_route_name(request), retry_after=busy.retry_after)
+        if _is_page(request):
+            return render_message("Busy", f"Too many sign-ins at once. Try again in {busy.retry_after} seconds.",
+                                  status=429, headers={"Retry-After": str(busy.retry_after)})
+        return error_response(SlowDown("the server is busy; retry later", status=429,
+                                       retry_after=busy.retry_after))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -2,7 +2,9 @@
 
 - used jtis past their expiry (a replay after that is refused by the JWT's own exp);
 - processed-event ids older than PROCESSED_EVENTS_KEPT_DAYS (no message is redelivered that
-  late: retries end within the request's lifetime).
+  late: retries end within the request's lifetime);
+- sign-in attempt counters whose window has passed (a flood of made-up usernames leaves one
+  row each).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import timedelta
 
 from shared.logging import get_logger
 from shared.loops import run_periodically
-from shared.repositories import jtis, processed_events
+from shared.domain.attempts_limit import WINDOW
+from shared.repositories import jtis, processed_events, throttle
 from shared.runtime import Runtime
 
 INTERVAL_SEC = 60.0
@@ -24,8 +27,10 @@ async def clean_once(rt: Runtime) -> None:
     now = rt.clock.now()
     purged_jtis = await jtis.purge_expired(rt.pool, now)
     purged_events = await processed_events.purge_older_than(rt.pool, now - timedelta(days=PROCESSED_EVENTS_KEPT_DAYS))
-    if purged_jtis or purged_events:
-        log.info("housekeeping_done", jtis=purged_jtis, processed_events=purged_events)
+    purged_counters = await throttle.purge_older_than(rt.pool, now - WINDOW)
+    if purged_jtis or purged_events or purged_counters:
+        log.info("housekeeping_done", jtis=purged_jtis, processed_events=purged_events,
+                 login_throttle=purged_counters)
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

@@ -65,6 +65,8 @@ class ServerConfig(BaseModel):
     notificationEndpointAllowPrivateNetworks: bool = False
     backchannelRateLimitPerClient: float = Field(default=0, ge=0)
     backchannelMaxPendingPerUser: int = Field(default=0, ge=0)
+    # Failed sign-ins on the device pages per source address within 15 minutes (0 = off).
+    deviceLoginMaxFailuresPerAddress: int = Field(default=30, ge=0)
     backchannelMaxDevicesPerUser: int = Field(default=10, ge=1, le=100)
     # The client_ids that may register authentication devices at /bc-deviceRegistration
     # (the operator's own authenticator app); none by default.

@@ -9,12 +9,14 @@ import asyncpg
 
 from shared.repositories import throttle
 
+WINDOW = timedelta(minutes=15)
+
 
 @dataclass(frozen=True)
 class AttemptLimit:
     purpose: str
     max_attempts: int
-    window: timedelta = timedelta(minutes=15)
+    window: timedelta = WINDOW
 
     def key(self, subject: str) -> str:
         return f"{self.purpose}:{subject.lower()}"
@@ -24,7 +26,13 @@ class AttemptLimit:
         return await throttle.count_attempt(conn, self.key(subject), now, self.window) <= self.max_attempts
 
     async def succeeded(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
+        """Forget the subject's failures (a username that signed in)."""
         await throttle.clear(conn, self.key(subject))
+
+    async def release(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
+        """Un-count one attempt that succeeded, keeping the failures (a source address, where
+        one good sign-in must not wipe an attacker's record)."""
+        await throttle.release_attempt(conn, self.key(subject))
 
 
 # Sign-ins on the device pages and the account page, per username, across every link.
@@ -32,3 +40,8 @@ DEVICE_LOGIN = AttemptLimit("login", max_attempts=10)
 ACCOUNT_LOGIN = AttemptLimit("account", max_attempts=5)
 # user_code guesses at /bc-authorize, per user.
 USER_CODE = AttemptLimit("user_code", max_attempts=5)
+
+
+def sign_ins_per_address(max_failures: int) -> AttemptLimit:
+    """Failed sign-ins from one source address, on every page (deviceLoginMaxFailuresPerAddress)."""
+    return AttemptLimit("address", max_attempts=max_failures)

@@ -1,7 +1,8 @@
 """Counting attempts per key within a window, shared by every gateway replica.
 
 An attempt is counted before the secret is checked, so a burst of concurrent guesses cannot
-slip past the limit while their argon2 checks run; a success clears the key."""
+slip past the limit while their argon2 checks run; a success clears the key (or takes back its
+own count). Rows whose window has passed are purged by the request-processor's housekeeping."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ async def count_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str, now: 
 
 async def clear(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:
     await conn.execute("DELETE FROM login_throttle WHERE key = $1", key)
+
+
+async def release_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:
+    await conn.execute("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0", key)
 
 
 async def purge_older_than(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:

@@ -35,6 +35,13 @@ async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+@pytest.fixture(autouse=True)
+async def fresh_address_limits(pool: asyncpg.Pool) -> None:
+    """Every in-process test signs in from 127.0.0.1: one test's failed sign-ins must not count
+    against the next one's (deviceLoginMaxFailuresPerAddress)."""
+    await pool.execute("DELETE FROM login_throttle WHERE key LIKE 'address:%'")
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()

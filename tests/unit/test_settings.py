@@ -129,3 +129,23 @@ def test_out_of_range_environment_values_are_refused(monkeypatch, name, value):
 
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_trusted_proxies_are_a_comma_separated_list_of_addresses_and_networks(monkeypatch):
+    monkeypatch.setenv("CIBA_ENV", "development")
+    monkeypatch.setenv("CIBA_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")
+    assert [str(n) for n in Settings().trusted_proxy_networks] == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
+    monkeypatch.setenv("CIBA_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")
+    with pytest.raises(ValidationError, match="'proxy.internal' is not an IP address or network"):
+        Settings()
+
+
+def test_argon2_and_password_check_settings(monkeypatch):
+    monkeypatch.setenv("CIBA_ENV", "development")
+    defaults = Settings()
+    assert (defaults.argon2_time_cost, defaults.argon2_memory_kib, defaults.argon2_parallelism) == (3, 65536, 4)
+    assert defaults.password_check_threads == (os.cpu_count() or 1)
+    monkeypatch.setenv("CIBA_ARGON2_MEMORY_KIB", "8192")
+    monkeypatch.setenv("CIBA_PASSWORD_CHECK_QUEUE", "0")
+    changed = Settings()
+    assert changed.argon2_params.memory_kib == 8192 and changed.password_check_queue == 0

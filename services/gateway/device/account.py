@@ -16,19 +16,17 @@ gateway replica; see shared.domain.attempts_limit).
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
-from services.gateway.device.credentials import check_password, check_totp
+from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
 from services.gateway.device.render import PAGE_HEADERS, render, render_message
 from shared.crypto import new_token
 from shared.domain.acr import MFA, PASSWORD
 from shared.domain.attempts_limit import ACCOUNT_LOGIN
-from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, hash_user_code
+from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, check_format
 from shared.logging import get_logger
 from shared.repositories import users
 
@@ -78,6 +76,11 @@ class UserCodePages:
         if not cookies.login_csrf_ok(request, form.get("csrf_token")):
             return _login_page(request, gw, status=403, error="Your session expired. Please sign in again.")
         username = form.get("username", "")
+        gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
+        source = SourceAttempt(gw, request)
+        if not await source.allowed():
+            log.warning("account_login_locked", reason="address")
+            return too_many_from_address()
         if not await ACCOUNT_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("account_login_locked")
             return _login_page(request, gw, status=429,
@@ -90,6 +93,7 @@ class UserCodePages:
             return _login_page(request, gw, status=401,
                                error="The username, password or code is not correct.")
         await ACCOUNT_LOGIN.succeeded(gw.rt.pool, username)
+        await source.succeeded()
         log.info("account_login_succeeded", sub=user.sub)
         response = web.Response(status=303, headers={**PAGE_HEADERS, "Location": PATH})
         cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
@@ -109,7 +113,7 @@ class UserCodePages:
         if code != form.get("user_code_confirm", ""):
             return _code_page(session, status=400, error="The two codes are not the same.")
         try:
-            code_hash = await asyncio.get_running_loop().run_in_executor(None, hash_user_code, code)
+            code_hash = await gw.password_checks.hash(check_format(code))
         except InvalidUserCode:
             return _code_page(session, status=400, error=f"Choose a code of 1 to {MAX_LENGTH} characters.")
         user = await users.get(gw.rt.pool, session.sub)

@@ -1,13 +1,16 @@
-"""Checking what a user types into the device pages: the password (argon2, off the event loop)
-and the TOTP code of their authenticator app (shared.totp), which is good once."""
+"""Checking what a user types into the device pages: the password (argon2, on the gateway's
+bounded pool of password checks) and the TOTP code of their authenticator app (shared.totp),
+which is good once; and the limit on failed sign-ins per source address."""
 
 from __future__ import annotations
 
-import asyncio
+from aiohttp import web
 
+from services.gateway.client_address import client_address
 from services.gateway.context import Gateway
+from services.gateway.device.render import render_message
 from shared import totp
-from shared.passwords import verify_password
+from shared.domain.attempts_limit import WINDOW, sign_ins_per_address
 from shared.repositories import users
 from shared.repositories.users import User
 
@@ -16,12 +19,12 @@ async def check_password(gw: Gateway, username: str, password: str, *, only: str
     """The user when the password is theirs, else None. With ``only`` (a sub), any other
     account fails the same way as a wrong password, so a request's page cannot be used to
     test the passwords of other accounts. An unknown username costs one argon2 verification
-    too, so the answer's timing does not tell whether the account exists."""
+    too, so the answer's timing does not tell whether the account exists. Raises ChecksBusy
+    when the pool of password checks is full."""
     user = await users.get_by_username(gw.rt.pool, username) if username else None
     if user is not None and only is not None and user.sub != only:
         user = None
-    password_ok = await asyncio.get_running_loop().run_in_executor(
-        None, verify_password, user.password_hash if user else None, password)
+    password_ok = await gw.password_checks.verify(user.password_hash if user else None, password)
     return user if user is not None and password_ok else None
 
 
@@ -33,3 +36,29 @@ async def check_totp(gw: Gateway, user: User, code: str) -> bool:
     secret = gw.rt.secrets.decrypt(user.totp_secret_enc)
     step = totp.verify(secret, code, gw.rt.clock.now(), user.totp_last_step)
     return step is not None and await users.use_totp_step(gw.rt.pool, user.sub, step)
+
+
+class SourceAttempt:
+    """One sign-in counted against its source address before the password is checked (so
+    concurrent guesses cannot outrun the limit), and taken back if it succeeds: what
+    accumulates is failures (deviceLoginMaxFailuresPerAddress per 15 minutes, 0 = off)."""
+
+    def __init__(self, gw: Gateway, request: web.Request) -> None:
+        self._gw = gw
+        self._limit = sign_ins_per_address(gw.rt.config.deviceLoginMaxFailuresPerAddress)
+        self._address = client_address(request, gw.rt.settings.trusted_proxy_networks)
+
+    async def allowed(self) -> bool:
+        if self._limit.max_attempts == 0:
+            return True
+        return await self._limit.allow(self._gw.rt.pool, self._address, self._gw.rt.clock.now())
+
+    async def succeeded(self) -> None:
+        if self._limit.max_attempts:
+            await self._limit.release(self._gw.rt.pool, self._address)
+
+
+def too_many_from_address() -> web.Response:
+    return render_message("Too many attempts", "Too many failed sign-in attempts came from your network. "
+                          "Try again in 15 minutes.", status=429,
+                          headers={"Retry-After": str(int(WINDOW.total_seconds()))})

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
-from services.gateway.device.credentials import check_password, check_totp
+from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
 from services.gateway.device.render import PageGone, render, render_message
 from shared.crypto import new_token
@@ -123,8 +123,13 @@ async def login(request: web.Request) -> web.Response:
                            error="Your session expired. Please sign in again.")
     username = form.get("username", "")
     with bind_request(request_id=str(page.request.id)):
-        # Each attempt is counted before the password is checked (per link, and per username
-        # across links), so concurrent guesses cannot outrun the limits.
+        gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
+        # Each attempt is counted before the password is checked (per source address, per
+        # link, and per username across links), so concurrent guesses cannot outrun the limits.
+        source = SourceAttempt(gw, request)
+        if not await source.allowed():
+            log.warning("device_login_locked", reason="address")
+            return too_many_from_address()
         if not await device_refs.reserve_login_attempt(gw.rt.pool, page.ref_hash, MAX_FAILED_LOGINS):
             log.warning("device_login_locked", reason="link")
             return render_message("Too many attempts",
@@ -148,6 +153,7 @@ async def login(request: web.Request) -> web.Response:
                 return _login_failed(request, gw, page)
         await device_refs.release_login_attempt(gw.rt.pool, page.ref_hash)
         await DEVICE_LOGIN.succeeded(gw.rt.pool, username)
+        await source.succeeded()
         log.info("device_login_succeeded", acr=page.required_acr)
     response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(

@@ -23,9 +23,11 @@ PAGE_HEADERS = {
 }
 
 
-def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+def render(template: str, context: dict[str, Any], *, status: int = 200,
+           headers: dict[str, str] | None = None) -> web.Response:
     html = _env.get_template(template).render(**context)
-    return web.Response(text=html, status=status, content_type="text/html", headers=PAGE_HEADERS)
+    return web.Response(text=html, status=status, content_type="text/html",
+                        headers={**PAGE_HEADERS, **(headers or {})})
 
 
 class PageGone(Exception):
@@ -37,5 +39,6 @@ class PageGone(Exception):
         self.response = render_message(title, message, status=status)
 
 
-def render_message(title: str, message: str, *, status: int) -> web.Response:
-    return render("message.html", {"title": title, "message": message}, status=status)
+def render_message(title: str, message: str, *, status: int,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    return render("message.html", {"title": title, "message": message}, status=status, headers=headers)

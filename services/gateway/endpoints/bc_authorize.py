@@ -10,7 +10,6 @@ those of section 13.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import timedelta
 from uuid import uuid4
@@ -37,7 +36,6 @@ from shared.errors import (
     UnauthorizedClient,
 )
 from shared.logging import bind_request, get_logger
-from shared.passwords import verify_password
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.repositories.users import User
@@ -123,10 +121,10 @@ async def check_user_code(gw: Gateway, params: Form, client: Client, user: User)
     code = params.get("user_code")
     if code is None:
         raise MissingUserCode("user_code is required for this client")
+    gw.password_checks.ensure_capacity()  # busy: 429 before a guess is spent
     if not await USER_CODE.allow(gw.rt.pool, user.sub, gw.rt.clock.now()):
         raise InvalidUserCode("user_code is not valid")
-    matches = len(code) <= user_code.MAX_LENGTH and await asyncio.get_running_loop().run_in_executor(
-        None, verify_password, user.user_code_hash, code)
+    matches = len(code) <= user_code.MAX_LENGTH and await gw.password_checks.verify(user.user_code_hash, code)
     if not matches:
         raise InvalidUserCode("user_code is not valid")
     await USER_CODE.succeeded(gw.rt.pool, user.sub)
