@@ -7,9 +7,10 @@
 
 Assertions: iss = sub = client_id, aud the issuer or the endpoint's URL, exp required and at
 most five minutes ahead, jti single-use within its lifetime, alg from an allow-list (never
-``none``). A client may use only the method it registered. Any failure is 401
-invalid_client with a WWW-Authenticate challenge, worded so it never tells whether a
-client_id exists.
+``none``). A client may use only the method it registered. Every failure is the same 401
+invalid_client ("client authentication failed") with a WWW-Authenticate challenge, so the
+answer never tells whether a client_id exists or how it authenticates; the reason goes to
+the log for the operator.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shared.errors import InvalidClient, InvalidRequest
 from shared.jose import jwt_checks
 from shared.jose.client_keys import ClientKeysUnavailable
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
+from shared.logging import get_logger
 from shared.repositories import jtis
 from shared.repositories.clients import Client
 
@@ -36,6 +38,9 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
 ASSERTION_MAX_LIFETIME_SEC = 300
+GENERIC_FAILURE = "client authentication failed"
+
+log = get_logger("ciba.gateway")
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -57,6 +62,31 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def authenticate_client(request: web.Request, form: Form, gw: Gateway) -> Client:
+    try:
+        return await _authenticate(request, form, gw)
+    except InvalidClient as exc:
+        log.info("client_authentication_failed", reason=exc.description, client_id=_claimed_id(request, form))
+        raise InvalidClient(GENERIC_FAILURE) from None
+
+
+def _claimed_id(request: web.Request, form: Form) -> str | None:
+    """The client_id the caller claims, for the operator's log (never the secret)."""
+    try:
+        basic = _basic_credentials(request)
+    except InvalidClient:
+        basic = None
+    if basic is not None:
+        return basic[0][:200]
+    if form.get("client_id"):
+        return (form.get("client_id") or "")[:200]
+    try:
+        issuer = jwt_checks.peek(form.get("client_assertion") or "").claims.get("iss")
+    except jwt_checks.JwtRejected:
+        return None
+    return issuer[:200] if isinstance(issuer, str) else None
+
+
+async def _authenticate(request: web.Request, form: Form, gw: Gateway) -> Client:
     basic = _basic_credentials(request)
     posted_secret = form.get("client_secret")
     assertion = form.get("client_assertion")

@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from shared.outbound import AddressPolicy, create_session
-from tests.support.gateway_client import CIBA_GRANT, add_user, register_raw
+from tests.support.gateway_client import CIBA_GRANT, Client, add_user, register_raw
 from tests.support.jwt_client import ClientSigner, assertion_claims, hmac_sign, unsigned
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -101,7 +101,6 @@ async def test_a_replayed_assertion_is_refused(http, gateway, hint) -> None:
     assert (await bc_authorize(http, assertion, hint))[0] == 200
     status, body, _ = await bc_authorize(http, assertion, hint)
     assert (status, body["error"]) == (401, "invalid_client")
-    assert "jti" in body["error_description"]
 
 
 async def test_alg_none_and_wrong_algorithms_are_refused(http, gateway, hint) -> None:
@@ -202,3 +201,34 @@ async def test_a_jwks_uri_on_a_private_ip_literal_is_refused_at_registration_and
     assert (status, body["error"]) == (401, "invalid_client")
     assert jwks_server.fetches == 0
     assert "127.0.0.1" not in body["error_description"] and "HTTP" not in body["error_description"]
+
+
+async def test_every_unauthenticated_failure_reads_the_same_so_client_ids_cannot_be_enumerated(
+        http, gateway, hint, clock) -> None:
+    """An unknown client_id, a client registered for another method, a bad signature, an expired
+    assertion and a wrong secret all get one answer: nothing tells whether a client exists or
+    how it authenticates."""
+    signer = ClientSigner("ES256")
+    pkj = await register_raw(http, token_endpoint_auth_method="private_key_jwt", jwks=signer.jwks)
+    basic = await register_raw(http)
+    now = clock.now().timestamp()
+    attempts = {
+        "unknown client, assertion": signer.sign(assertion_claims("no-such-client", gateway.issuer)),
+        "client registered for client_secret_basic": hmac_sign(
+            basic["client_secret"], assertion_claims(basic["client_id"], gateway.issuer)),
+        "someone else's key": ClientSigner("ES256").sign(assertion_claims(pkj["client_id"], gateway.issuer),
+                                                         kid=False),
+        "expired": signer.sign(assertion_claims(pkj["client_id"], gateway.issuer, now=now - 600)),
+    }
+    answers = {}
+    for case, assertion in attempts.items():
+        status, body, headers = await bc_authorize(http, assertion, hint)
+        answers[case] = (status, body, headers["WWW-Authenticate"])
+    for case, client_id, secret in [("unknown client, secret", "no-such-client", "x"),
+                                    ("wrong secret", basic["client_id"], "not-the-secret")]:
+        response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": hint},
+                                   headers=Client(client_id, secret).basic)
+        answers[case] = (response.status, await response.json(), response.headers["WWW-Authenticate"])
+    expected = (401, {"error": "invalid_client", "error_description": "client authentication failed"},
+                'Basic realm="ciba", error="invalid_client"')
+    assert {case: answer for case, answer in answers.items() if answer != expected} == {}
