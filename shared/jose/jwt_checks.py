@@ -6,6 +6,7 @@ here with the injected clock, so tests move time instead of sleeping."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet, OctKey
 
 LEEWAY_SEC = 30
+# RFC 7519 4.1: NumericDate claims. Python's json reads NaN and Infinity, which no clock compares.
+NUMERIC_DATE_CLAIMS = ("exp", "iat", "nbf")
 
 
 class JwtRejected(Exception):
@@ -49,11 +52,14 @@ def verify(token: str, key: KeySet | OctKey, algorithms: list[str]) -> dict[str,
     if alg not in algorithms:
         raise JwtRejected(f"alg {alg!r} is not accepted here; accepted: {' '.join(algorithms)}")
     try:
-        return dict(jwt.decode(token, key, algorithms=algorithms).claims)
+        claims = dict(jwt.decode(token, key, algorithms=algorithms).claims)
     except InvalidKeyIdError:
         raise UnknownKeyId("no key of the client matches the JWT's kid") from None
     except (JoseError, ValueError, TypeError) as exc:
         raise JwtRejected(f"the JWT signature does not verify ({type(exc).__name__})") from None
+    for name in NUMERIC_DATE_CLAIMS:
+        _number(claims, name, required=False)
+    return claims
 
 
 def _number(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
@@ -62,7 +68,7 @@ def _number(claims: dict[str, Any], name: str, *, required: bool) -> int | None:
         if required:
             raise JwtRejected(f"the JWT has no {name} claim")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise JwtRejected(f"the JWT's {name} claim is not a number")
     return int(value)
 
