@@ -157,6 +157,24 @@ class InvalidToken(ProtocolError):
         return {"WWW-Authenticate": 'Bearer realm="ciba", error="invalid_token"'}
 
 
+class NotFound(ProtocolError):
+    """No such resource (an unknown route, or an unknown server property in the config API)."""
+
+    error = "not_found"
+    status = 404
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The route exists, but not for this method; Allow lists the ones it has."""
+
+    def __init__(self, allowed: str) -> None:
+        super().__init__("this method is not allowed here", status=405)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed}
+
+
 class ServerError(ProtocolError):
     """An unexpected failure; the detail is in the server's log, never in the response."""
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.gateway.device.render import PageGone, render_message
 from services.gateway.password_checks import ChecksBusy
-from shared.errors import InvalidRequest, ProtocolError, ServerError, SlowDown
+from shared.errors import InvalidRequest, MethodNotAllowed, NotFound, ProtocolError, ServerError, SlowDown
 from shared.logging import get_logger
 
 log = get_logger("ciba.gateway")
@@ -55,11 +55,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return render_message(exc.reason or "Error", exc.reason or "", status=exc.status)
         if exc.status == 413:
             return error_response(InvalidRequest("the request body is too large", status=413))
-        if exc.status in (404, 405):
-            body = {"error": "not_found" if exc.status == 404 else "invalid_request",
-                    "error_description": exc.reason}
-            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
-            return web.json_response(body, status=exc.status, headers=allow)
+        if exc.status == 404:
+            return error_response(NotFound("no such resource"))
+        if exc.status == 405:
+            return error_response(MethodNotAllowed(exc.headers.get("Allow", "")))
         return error_response(InvalidRequest(exc.reason, status=exc.status))
     except Exception:
         log.exception("unhandled_error", route=_route_name(request), method=request.method)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from shared.domain.attempts_limit import WINDOW
 from shared.logging import get_logger
 from shared.loops import run_periodically
-from shared.domain.attempts_limit import WINDOW
 from shared.repositories import jtis, processed_events, throttle
 from shared.runtime import Runtime
 

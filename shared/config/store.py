@@ -7,6 +7,7 @@ every running service applies it within 2 seconds.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import asyncpg
@@ -46,6 +47,10 @@ async def set_property(conn: asyncpg.Connection, env: str, secrets: Secrets, key
     stored = unseal(await config_repo.load_stored(conn), secrets)
     effective = build_config({**stored, key: value}, env)
     normalised = effective.model_dump()[key]
+    try:  # Python's json reads NaN and Infinity; Postgres's jsonb (rightly) does not
+        json.dumps(normalised, allow_nan=False)
+    except ValueError:
+        raise ConfigError(f"{key}: NaN and Infinity are not JSON values") from None
     async with conn.transaction():
         await config_repo.upsert(conn, key, seal(normalised, secrets))
     return mask(normalised)

@@ -85,3 +85,33 @@ async def test_a_notifier_list_is_accepted_and_an_empty_one_refused(admin) -> No
     assert ok.status == 200
     bad = await admin.put("/admin/config/cibaEndUserNotificationConfig", json={"notifier": []}, headers=AUTH)
     assert bad.status == 400
+
+
+@pytest.mark.parametrize("key", ["a%0Ab", "a%0D%0ASet-Cookie:%20x=1", "noSuchProperty", "%C3%A9t%C3%A9"])
+async def test_an_unknown_key_is_a_json_404_whatever_it_contains(admin, key) -> None:
+    for method in ("GET", "PUT", "DELETE"):
+        response = await admin.request(method, f"/admin/config/{key}", headers=AUTH, json=1)
+        assert response.status == 404, (method, key, await response.text())
+        body = await response.json()
+        assert body["error"] == "not_found" and "\n" not in body.get("error_description", "")
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "Set-Cookie" not in response.headers
+
+
+async def test_a_value_json_cannot_store_is_refused(admin) -> None:
+    response = await admin.put("/admin/config/cibaEndUserNotificationConfig", headers=AUTH,
+                               data=b'{"notifier": "log", "log": {"level": NaN}}',
+                               skip_auto_headers=["Content-Type"])
+    assert response.status == 400
+    response = await admin.put("/admin/config/cibaEndUserNotificationConfig", headers={
+        **AUTH, "Content-Type": "application/json"}, data=b'{"notifier": "log", "log": {"level": NaN}}')
+    assert (response.status, (await response.json())["error"]) == (400, "invalid_request")
+
+
+async def test_unknown_routes_and_methods_are_catalogue_errors_with_no_store(http) -> None:
+    missing = await http.get("/no/such/route")
+    assert (missing.status, (await missing.json())["error"]) == (404, "not_found")
+    assert missing.headers["Cache-Control"] == "no-store"
+    wrong_method = await http.delete("/token")
+    assert (wrong_method.status, (await wrong_method.json())["error"]) == (405, "invalid_request")
+    assert wrong_method.headers["Cache-Control"] == "no-store" and "POST" in wrong_method.headers["Allow"]

@@ -22,22 +22,28 @@ from services.gateway.middleware import NO_STORE
 from shared.config import store
 from shared.config.model import ConfigError
 from shared.crypto import constant_time_equal
-from shared.errors import InvalidRequest, InvalidToken
+from shared.errors import InvalidRequest, InvalidToken, NotFound
 from shared.logging import get_logger
 
 PATH = "/admin/config"
+
 log = get_logger("ciba.admin")
 
 
 def _authorize(request: web.Request, gw: Gateway) -> None:
     token = gw.rt.settings.admin_token
     if token is None:
-        raise web.HTTPNotFound()
+        raise NotFound("no such resource")
     if "Authorization" not in request.headers:
         raise InvalidToken("the config API needs the operator's bearer token", credentials_sent=False)
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not constant_time_equal(presented.strip(), token.get_secret_value()):
         raise InvalidToken("the config API needs the operator's bearer token")
+
+
+def _unknown_property() -> NotFound:
+    # The key is never echoed back: it is caller input, and it may hold anything.
+    return NotFound("unknown server property")
 
 
 def _answer(body: Any) -> web.Response:
@@ -56,7 +62,7 @@ async def get_one(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     effective = await store.masked(gw.rt.pool, gw.rt.settings.env, gw.rt.secrets)
     if key not in effective:
-        raise web.HTTPNotFound(reason=f"{key}: unknown server property")
+        raise _unknown_property()
     return _answer({key: effective[key]})
 
 
@@ -73,8 +79,8 @@ async def put_one(request: web.Request) -> web.Response:
     async with gw.rt.pool.acquire() as conn:
         try:
             stored = await store.set_property(conn, gw.rt.settings.env, gw.rt.secrets, key, value)
-        except store.UnknownProperty as exc:
-            raise web.HTTPNotFound(reason=str(exc)) from None
+        except store.UnknownProperty:
+            raise _unknown_property() from None
         except ConfigError as exc:
             raise InvalidRequest(str(exc)) from None
     log.info("config_changed", key=key, via="config_api")
@@ -88,7 +94,7 @@ async def delete_one(request: web.Request) -> web.Response:
     async with gw.rt.pool.acquire() as conn:
         try:
             value = await store.unset_property(conn, gw.rt.settings.env, gw.rt.secrets, key)
-        except store.UnknownProperty as exc:
-            raise web.HTTPNotFound(reason=str(exc)) from None
+        except store.UnknownProperty:
+            raise _unknown_property() from None
     log.info("config_reset", key=key, via="config_api")
     return _answer({key: value})
