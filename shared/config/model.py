@@ -43,6 +43,8 @@ class ServerConfig(BaseModel):
     )
     backchannelUserCodeParameterSupported: bool = False
     backchannelBindingMessagePattern: str = r"^[\w .,:;!?#+/()'-]{1,64}$"
+    # Checked before the pattern, whatever the pattern allows (a phone shows a few lines).
+    backchannelBindingMessageMaxLength: int = Field(default=128, ge=1, le=1024)
     backchannelAuthenticationResponseExpiresIn: int = Field(default=600, ge=1, le=86400)
     backchannelAuthenticationResponseInterval: int = Field(default=5, ge=1, le=3600)
     cibaGrantLifeExtraTimeSec: int = Field(default=180, ge=0, le=86400)

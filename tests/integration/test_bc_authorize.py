@@ -186,3 +186,22 @@ async def test_one_request_writes_the_request_its_history_and_its_event_together
         "SELECT row_to_json(r)::text FROM auth_requests r WHERE auth_req_id_hash = $1",
         gateway.rt.secrets.hash(body["auth_req_id"]))
     assert body["auth_req_id"] not in raw
+
+
+@pytest.mark.parametrize(("length", "max_length", "status"), [
+    (128, None, 200), (129, None, 400), (5000, None, 400), (20, 10, 400), (10, 10, 200)])
+async def test_binding_message_length_is_bounded_whatever_the_pattern(
+        http, gateway, client, hint, length, max_length, status) -> None:
+    """backchannelBindingMessageMaxLength (default 128) is checked before the pattern, so an
+    operator's permissive pattern cannot let 5,000 characters onto a phone's screen."""
+    async with server_property(gateway, "backchannelBindingMessagePattern", r"^[\s\S]*$"):
+        if max_length is None:
+            answer, body, _ = await post(http, client, {"scope": "openid", "login_hint": hint,
+                                                        "binding_message": "é" * length})
+        else:
+            async with server_property(gateway, "backchannelBindingMessageMaxLength", max_length):
+                answer, body, _ = await post(http, client, {"scope": "openid", "login_hint": hint,
+                                                            "binding_message": "é" * length})
+    assert answer == status, body
+    if status == 400:
+        assert body["error"] == "invalid_binding_message"

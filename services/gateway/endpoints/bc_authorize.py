@@ -73,8 +73,15 @@ def check_scope(params: Form, client: Client) -> list[str]:
 
 
 def check_binding_message(params: Form, config: ServerConfig) -> str | None:
+    """The length first: the operator's pattern may be permissive, and a long input is what
+    makes a regular expression slow."""
     message = params.get("binding_message")
-    if message is not None and not re.fullmatch(config.backchannelBindingMessagePattern, message):
+    if message is None:
+        return None
+    if len(message) > config.backchannelBindingMessageMaxLength:
+        raise InvalidBindingMessage(
+            f"binding_message must not exceed {config.backchannelBindingMessageMaxLength} characters")
+    if not re.fullmatch(config.backchannelBindingMessagePattern, message):
         raise InvalidBindingMessage("binding_message is too long or contains characters that are not allowed")
     return message
 
