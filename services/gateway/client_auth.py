@@ -38,6 +38,11 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
 ASSERTION_MAX_LIFETIME_SEC = 300
+# The parameters of CIBA Core 7.1 (they belong inside a signed request, never an assertion).
+AUTH_REQUEST_PARAMETERS = ("scope", "client_notification_token", "acr_values", "login_hint_token",
+                           "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry")
+# RFC 9101 10.8: the typ of a request object, never a client assertion's.
+REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 GENERIC_FAILURE = "client authentication failed"
 
 log = get_logger("ciba.gateway")
@@ -137,6 +142,7 @@ async def _by_assertion(request: web.Request, gw: Gateway, client_id: str | None
     issuer = peeked.claims.get("iss")
     if not isinstance(issuer, str) or (client_id is not None and client_id != issuer):
         raise InvalidClient("client_assertion: iss must be the client_id")
+    _check_not_a_request_object(peeked)
     alg = peeked.header.get("alg")
     method = "client_secret_jwt" if isinstance(alg, str) and alg.startswith("HS") else "private_key_jwt"
     client = await _registered(gw, issuer, method)
@@ -153,6 +159,17 @@ async def _by_assertion(request: web.Request, gw: Gateway, client_id: str | None
                           datetime.fromtimestamp(lifetime.exp + jwt_checks.LEEWAY_SEC, UTC)):
         raise InvalidClient("client_assertion: this jti was already used")
     return client
+
+
+def _check_not_a_request_object(peeked: jwt_checks.Unverified) -> None:
+    """A signed authentication request of the same client can pass every assertion check (iss,
+    sub, aud, a short exp); refuse anything that looks like one. Its jti is in the same space
+    as assertions' too (shared.repositories.jtis), so a used one is refused either way."""
+    if str(peeked.header.get("typ", "")).lower() == REQUEST_OBJECT_TYP:
+        raise InvalidClient("client_assertion: a request object is not a client assertion")
+    carried = [name for name in AUTH_REQUEST_PARAMETERS if name in peeked.claims]
+    if carried:
+        raise InvalidClient(f"client_assertion: carries authentication request parameters ({', '.join(carried)})")
 
 
 def allowed_algs(client: Client, candidates: tuple[str, ...]) -> list[str]:

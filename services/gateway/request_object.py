@@ -6,13 +6,16 @@ backchannel_authentication_request_signing_alg when it has one, and only with al
 backchannelAuthenticationRequestSigningAlgValuesSupported (never ``none``). It must have
 iss = client_id, aud = the issuer, exp, iat and nbf, live at most 60 minutes, and a jti used
 once. Authentication request parameters sent beside it are refused.
+
+Its jti shares one space with the client's assertions (shared.repositories.jtis), and a JWT
+typed as a client assertion is refused here, so neither can be replayed as the other.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.gateway.client_auth import verify_with_client_keys
+from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, verify_with_client_keys
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.errors import InvalidRequest
@@ -20,10 +23,9 @@ from shared.jose import jwt_checks
 from shared.repositories import jtis
 from shared.repositories.clients import Client
 
-# The parameters of CIBA Core 7.1 that belong inside a signed request.
-AUTH_REQUEST_PARAMETERS = ("scope", "client_notification_token", "acr_values", "login_hint_token",
-                           "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry")
 MAX_LIFETIME_SEC = 3600
+# draft-ietf-oauth-rfc7523bis: the typ of a client assertion, never a request object's.
+ASSERTION_TYP = "client-authentication+jwt"
 
 
 def allowed_algorithms(gw: Gateway, client: Client) -> list[str]:
@@ -55,6 +57,8 @@ async def read_parameters(gw: Gateway, client: Client, form: Form) -> Form:
 
 
 async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict:
+    if str(jwt_checks.peek(token).header.get("typ", "")).lower() == ASSERTION_TYP:
+        raise jwt_checks.JwtRejected("a client assertion is not a signed authentication request")
     algorithms = allowed_algorithms(gw, client)
     if not algorithms:
         raise jwt_checks.JwtRejected("the client's signing alg is no longer accepted by this server")

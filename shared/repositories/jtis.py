@@ -1,4 +1,5 @@
-"""Single-use JWT ids (client assertions, signed authentication requests)."""
+"""Single-use JWT ids: one space per client for every JWT it sends (client assertions and
+signed authentication requests), so a JWT used for one purpose is refused for the other."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import asyncpg
 
 async def use(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, purpose: str, jti: str,
               expires_at: datetime) -> bool:
-    """Record the jti; False when this client already used it for this purpose."""
+    """Record the jti; False when this client already used it, for any purpose (``purpose``
+    records where it was first seen)."""
     inserted = await conn.fetchval(
         """INSERT INTO used_jtis (client_id, purpose, jti, expires_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING RETURNING true""",
+           ON CONFLICT (client_id, jti) DO NOTHING RETURNING true""",
         client_id, purpose, jti, expires_at,
     )
     return bool(inserted)
