@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # at most this many more checks wait; past that it answers 429 with Retry-After.
     password_check_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     password_check_queue: int = Field(default=16, ge=0, le=10_000)
+    # Long polls one gateway process holds open at once (each holds a connection, so a file
+    # descriptor); beyond it a poll is answered at once. 0 holds none.
+    long_poll_max_held: int = Field(default=1000, ge=0, le=1_000_000)
     # Reverse proxies whose X-Forwarded-For the gateway believes (addresses or CIDR networks,
     # comma-separated). Empty: the TCP peer is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

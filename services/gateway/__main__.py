@@ -9,7 +9,7 @@ from aiohttp import web
 from services.gateway.app import create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
-from services.gateway.long_poll import RequestWaiters
+from services.gateway.long_poll import RequestWaiters, descriptors_short_by
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.domain.token_issuance import Minter
@@ -32,7 +32,7 @@ async def build_gateway(rt: Runtime) -> Gateway:
     keyring = await load_keyring(rt.pool, rt.secrets)
     clients = ClientCache(rt.pool)
     clients.attach(rt.listener)
-    waiters = RequestWaiters()
+    waiters = RequestWaiters(max_held=rt.settings.long_poll_max_held)
     waiters.attach(rt.listener)
     http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
                           user_agent="ciba-gateway")
@@ -57,6 +57,10 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         raise RuntimeError(f"cannot listen on {rt.settings.http_host}:{rt.settings.http_port}: "
                            f"{exc.strerror or exc}") from None
     start_watchers(rt)
+    short = descriptors_short_by(rt.settings.long_poll_max_held)
+    if short:
+        log.warning("file_descriptor_limit_low", long_poll_max_held=rt.settings.long_poll_max_held,
+                    missing=short, advice="raise ulimit -n (RLIMIT_NOFILE) or lower CIBA_LONG_POLL_MAX_HELD")
     log.info("service_ready", issuer=rt.settings.issuer,
              listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
     await stop.wait()

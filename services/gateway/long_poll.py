@@ -5,20 +5,26 @@ to min(N, cibaLongPollingMaxWaitSec, the request's remaining life) and answered 
 the request changes: the transition's NOTIFY (``ciba_request_changed``, sent only when its
 transaction commits) wakes the waiting poll through the gateway's one LISTEN connection.
 No sleep loop, no per-poll database connection while waiting.
+
+Each held poll keeps its connection, so one file descriptor, open. A process holds at most
+CIBA_LONG_POLL_MAX_HELD polls at once; beyond that a poll is answered at once as an
+ordinary poll (the client polls again after its interval), so a burst of long polls cannot
+exhaust the process's descriptors (RLIMIT_NOFILE) and refuse every other connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from shared.db.listener import PgListener
 from shared.repositories.auth_requests import REQUEST_CHANGED_CHANNEL
 
-# Beyond this many held polls per gateway process, polls are answered at once.
-MAX_WAITERS = 10_000
+# Descriptors a gateway needs besides held polls: pools, listener, outbound calls, other clients.
+DESCRIPTOR_HEADROOM = 256
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d{1,6})\"?(?:$|[,;\s])", re.IGNORECASE)
 
 
@@ -31,8 +37,18 @@ def requested_wait(prefer_headers: list[str]) -> int | None:
     return None
 
 
+def descriptors_short_by(max_held: int) -> int:
+    """How many descriptors the soft RLIMIT_NOFILE lacks to hold ``max_held`` polls and still
+    serve everything else (0: enough). Raise it with ``ulimit -n`` or the container's nofile."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 0
+    return max(0, max_held + DESCRIPTOR_HEADROOM - soft)
+
+
 class RequestWaiters:
-    def __init__(self) -> None:
+    def __init__(self, *, max_held: int) -> None:
+        self._max_held = max_held
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
         self._count = 0
         self._closing = False
@@ -44,7 +60,7 @@ class RequestWaiters:
 
     @property
     def full(self) -> bool:
-        return self._count >= MAX_WAITERS or self._closing
+        return self._count >= self._max_held or self._closing
 
     def release_all(self) -> None:
         """Shutting down: answer every held poll now, and hold no new ones."""

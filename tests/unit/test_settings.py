@@ -149,3 +149,16 @@ def test_argon2_and_password_check_settings(monkeypatch):
     monkeypatch.setenv("CIBA_PASSWORD_CHECK_QUEUE", "0")
     changed = Settings()
     assert changed.argon2_params.memory_kib == 8192 and changed.password_check_queue == 0
+
+
+def test_long_poll_holds_are_bounded_and_checked_against_the_descriptor_limit(monkeypatch):
+    import resource
+
+    from services.gateway.long_poll import DESCRIPTOR_HEADROOM, descriptors_short_by
+
+    monkeypatch.setenv("CIBA_ENV", "development")
+    assert Settings().long_poll_max_held == 1000
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY:
+        assert descriptors_short_by(soft - DESCRIPTOR_HEADROOM) == 0
+        assert descriptors_short_by(soft) == DESCRIPTOR_HEADROOM
