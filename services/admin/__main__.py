@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     client = sub.add_parser("client", help="registered clients").add_subparsers(dest="action", required=True)
     client.add_parser("list")
 
+    parked = sub.add_parser("outbox", help="events the broker refused, set aside").add_subparsers(
+        dest="action", required=True)
+    parked.add_parser("list", help="parked events with their last error")
+    retry = parked.add_parser("retry", help="send parked events again")
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID")
+    retry.add_argument("--all", action="store_true", help="every parked event")
+
     request = sub.add_parser("request", help="CIBA requests").add_subparsers(dest="action", required=True)
     request.add_parser("show").add_argument("auth_req_id")
     return parser
@@ -83,6 +90,8 @@ COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitab
     ("device", "list"): commands.device_list,
     ("device", "remove"): commands.device_remove,
     ("request", "show"): commands.request_show,
+    ("outbox", "list"): commands.outbox_list,
+    ("outbox", "retry"): commands.outbox_retry,
 }
 
 

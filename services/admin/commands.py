@@ -20,7 +20,7 @@ from shared.db import migrate
 from shared.db.pool import connect
 from shared.domain import user_code
 from shared.passwords import Passwords
-from shared.repositories import attempts, auth_requests, clients, devices, users
+from shared.repositories import attempts, auth_requests, clients, devices, outbox, users
 from shared.repositories.users import User, UserExists
 from shared.settings import Settings
 
@@ -228,3 +228,21 @@ async def device_remove(settings: Settings, args: argparse.Namespace) -> Any:
         if not await devices.remove(conn, [device_id]):
             raise CommandError("no device with that id")
     return {"device_registration_id": str(device_id), "removed": True}
+
+
+async def outbox_list(settings: Settings, args: argparse.Namespace) -> Any:
+    """Events the broker kept refusing, set aside so later ones flow (shared.repositories.outbox)."""
+    async with _db(settings) as conn:
+        parked = await outbox.list_parked(conn)
+    return [{"id": row.id, "message_id": str(row.message_id), "event_type": row.routing_key,
+             "request_id": str(row.auth_request_id) if row.auth_request_id else None,
+             "attempts": row.attempts, "last_error": row.last_error, "created_at": row.created_at,
+             "parked_at": row.parked_at} for row in parked]
+
+
+async def outbox_retry(settings: Settings, args: argparse.Namespace) -> Any:
+    if not args.all and not args.ids:
+        raise CommandError("name the parked rows to send again (their ids), or --all")
+    async with _db(settings) as conn:
+        requeued = await outbox.unpark(conn, None if args.all else args.ids)
+    return {"requeued": requeued}

@@ -19,7 +19,7 @@ log = get_logger("ciba.request_processor")
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     bus = await connect_bus(rt)
     await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange)
-    relay = OutboxRelay(rt.pool, bus, rt.secrets)
+    relay = OutboxRelay(rt.pool, bus, rt.secrets, rt.clock)
     relay.attach(rt.listener)
     start_watchers(rt)
     try:

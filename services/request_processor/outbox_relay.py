@@ -4,18 +4,28 @@ Woken by the NOTIFY that ``outbox.add`` sends when its transaction commits, so a
 reaches token-delivery in milliseconds; a slow poll covers a missed notification. Rows are
 claimed with SKIP LOCKED (replicas share the work), published with publisher confirms, and
 deleted in the same transaction: a crash between confirm and commit republishes, which the
-consumers' deduplication absorbs. A broker outage leaves the rows where they are.
+consumers' deduplication absorbs.
+
+Failures are told apart. A broker that is unreachable (connection lost, no confirm in time)
+leaves every unconfirmed row where it is and the relay backs off: an outage delays events and
+never costs them an attempt. A broker that answers but refuses one row (returned as
+unroutable, or nacked) affects that row only: it is retried with back-off and, after
+PARK_AFTER refusals, parked with its error (``ciba-admin outbox list`` / ``retry``), so one
+poison row never holds back the events behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 
 import asyncpg
+from aio_pika.exceptions import DeliveryError
 
 from shared.bus.connection import Bus
 from shared.bus.consumer import AUTH_REQ_ID_HEADER
+from shared.clock import Clock
 from shared.crypto import DecryptionError, Secrets
 from shared.db.listener import PgListener
 from shared.logging import get_logger
@@ -26,17 +36,30 @@ from shared.repositories.outbox import OutboxRow
 log = get_logger("ciba.outbox")
 
 PUBLISH_TIMEOUT_SEC = 10.0
+PARK_AFTER = 5  # refusals of one row (about 15 s of back-off) before it is set aside
+MAX_ROW_BACKOFF_SEC = 60.0
+
+
+@dataclass
+class RelayCounts:
+    """Running totals, for logs now and metrics later."""
+
+    published: int = 0
+    refused: int = 0
+    parked: int = 0
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, secrets: Secrets, *, batch_size: int = 200,
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, secrets: Secrets, clock: Clock, *, batch_size: int = 200,
                  fallback_interval: float = 1.0) -> None:
         self._pool = pool
         self._bus = bus
         self._secrets = secrets
+        self._clock = clock
         self._batch_size = batch_size
         self._fallback_interval = fallback_interval
         self._wake = asyncio.Event()
+        self.counts = RelayCounts()
 
     def attach(self, listener: PgListener) -> None:
         listener.subscribe(outbox.OUTBOX_CHANNEL, lambda _payload: self._wake.set())
@@ -60,16 +83,49 @@ class OutboxRelay:
                 await wait_or_stop(stop, self._fallback_interval, self._wake)
 
     async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows were published. Raises, after keeping what
+        was published, when the broker could not be reached."""
+        unreachable: BaseException | None = None
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await outbox.claim_batch(conn, self._batch_size)
+            rows = await outbox.claim_batch(conn, self._batch_size, self._clock.now())
             if not rows:
                 return 0
-            await asyncio.wait_for(
-                asyncio.gather(*(self._publish(row) for row in rows)), PUBLISH_TIMEOUT_SEC
-            )
-            await outbox.delete(conn, [row.id for row in rows])
-        log.debug("outbox_relayed", count=len(rows))
-        return len(rows)
+            outcomes = await self._publish_all(rows)
+            await outbox.delete(conn, [row.id for row, error in outcomes if error is None])
+            for row, error in outcomes:
+                if isinstance(error, DeliveryError):
+                    await self._refused(conn, row, error)
+                elif error is not None and unreachable is None:
+                    unreachable = error
+        published = sum(1 for _row, error in outcomes if error is None)
+        self.counts.published += published
+        if unreachable is not None:
+            raise unreachable
+        log.debug("outbox_relayed", count=published)
+        return published
+
+    async def _publish_all(self, rows: list[OutboxRow]) -> list[tuple[OutboxRow, BaseException | None]]:
+        """Publish concurrently; each row's own outcome (None when confirmed)."""
+        tasks = [asyncio.ensure_future(self._publish(row)) for row in rows]
+        _done, pending = await asyncio.wait(tasks, timeout=PUBLISH_TIMEOUT_SEC)
+        for task in pending:
+            task.cancel()
+        no_confirm = TimeoutError(f"no publisher confirm within {PUBLISH_TIMEOUT_SEC:g} s")
+        return [(row, no_confirm if task in pending else task.exception())
+                for row, task in zip(rows, tasks, strict=True)]
+
+    async def _refused(self, conn: asyncpg.Connection, row: OutboxRow, error: DeliveryError) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        refusal = await outbox.record_failure(conn, row.id, reason, now=self._clock.now(), park_after=PARK_AFTER,
+                                              max_backoff=MAX_ROW_BACKOFF_SEC)
+        self.counts.refused += 1
+        fields = {"event_type": row.routing_key, "message_id": str(row.message_id), "attempts": refusal.attempts,
+                  "error": reason[:300]}
+        if refusal.parked:
+            self.counts.parked += 1
+            log.error("outbox_row_parked", **fields)
+        else:
+            log.warning("outbox_row_refused", retry_in=refusal.retry_in, **fields)
 
     async def _publish(self, row: OutboxRow) -> None:
         headers = {}

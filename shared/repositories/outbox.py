@@ -7,6 +7,7 @@ if that transaction commits; the relay in the request-processor wakes on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,19 +38,74 @@ class OutboxRow:
     auth_req_id_enc: str | None
 
 
-async def claim_batch(conn: asyncpg.Connection, limit: int) -> list[OutboxRow]:
-    """Lock the oldest unsent events; rows another relay holds are skipped."""
+async def claim_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> list[OutboxRow]:
+    """Lock the oldest events due to be sent: not parked, not waiting out a back-off; rows
+    another relay holds are skipped."""
     rows = await conn.fetch(
         """SELECT o.id, o.message_id, o.routing_key, o.body, r.auth_req_id_enc
-             FROM (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
+             FROM (SELECT id FROM outbox
+                    WHERE parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
+                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
              JOIN outbox o ON o.id = claimed.id
              LEFT JOIN auth_requests r ON r.id = o.auth_request_id
             ORDER BY o.id""",
-        limit,
+        limit, now,
     )
     return [OutboxRow(**dict(row)) for row in rows]
 
 
 async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
     await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    attempts: int
+    parked: bool
+    retry_in: float
+
+
+async def record_failure(conn: asyncpg.Connection, row_id: int, error: str, *, now: datetime,
+                         park_after: int, max_backoff: float) -> Refusal:
+    """Count a refused publish: retry the row after 2^(attempts-1) seconds (at most
+    ``max_backoff``), or park it once it was refused ``park_after`` times."""
+    row = await conn.fetchrow(
+        """UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                  next_attempt_at = $3::timestamptz + least(power(2, attempts), $5) * interval '1 second',
+                  parked_at = CASE WHEN attempts + 1 >= $4 THEN $3::timestamptz END
+            WHERE id = $1
+        RETURNING attempts, parked_at IS NOT NULL AS parked, least(power(2, attempts - 1), $5) AS retry_in""",
+        row_id, error[:500], now, park_after, max_backoff,
+    )
+    return Refusal(row["attempts"], row["parked"], float(row["retry_in"]))
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    id: int
+    message_id: UUID
+    routing_key: str
+    auth_request_id: UUID | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    parked_at: datetime
+
+
+async def list_parked(conn: asyncpg.Connection | asyncpg.Pool) -> list[ParkedRow]:
+    rows = await conn.fetch(
+        """SELECT id, message_id, routing_key, auth_request_id, attempts, last_error, created_at, parked_at
+             FROM outbox WHERE parked_at IS NOT NULL ORDER BY id""")
+    return [ParkedRow(**dict(row)) for row in rows]
+
+
+async def unpark(conn: asyncpg.Connection, ids: list[int] | None) -> int:
+    """Send parked rows again (``None``: all of them), with a fresh count of attempts."""
+    result = await conn.execute(
+        """UPDATE outbox SET parked_at = NULL, next_attempt_at = NULL, attempts = 0
+            WHERE parked_at IS NOT NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))""",
+        ids,
+    )
+    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+    return int(result.split()[-1])
 

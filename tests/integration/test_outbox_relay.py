@@ -56,7 +56,7 @@ async def observer(bus: Bus) -> Observer:
 
 @pytest.fixture
 def relay(runtime: Runtime, bus: Bus) -> OutboxRelay:
-    return OutboxRelay(runtime.pool, bus, runtime.secrets)
+    return OutboxRelay(runtime.pool, bus, runtime.secrets, runtime.clock)
 
 
 CreateRequest = Callable[[asyncpg.Connection], Awaitable[tuple[AuthRequest, str]]]
@@ -185,7 +185,7 @@ async def test_relay_once_with_an_empty_outbox_publishes_nothing(runtime, relay,
 
 async def test_relay_wakes_on_the_notify_of_a_commit(runtime, bus, observer):
     """The run loop's fallback poll is far longer than the test: only the NOTIFY can wake it."""
-    slow_relay = OutboxRelay(runtime.pool, bus, runtime.secrets, fallback_interval=60)
+    slow_relay = OutboxRelay(runtime.pool, bus, runtime.secrets, runtime.clock, fallback_interval=60)
     slow_relay.attach(runtime.listener)
     listening = asyncio.ensure_future(runtime.listener.run())
     stop = asyncio.Event()
