@@ -157,6 +157,21 @@ class InvalidToken(ProtocolError):
         return {"WWW-Authenticate": 'Bearer realm="ciba", error="invalid_token"'}
 
 
+class TemporarilyUnavailable(ProtocolError):
+    """The server cannot answer right now (its database is unreachable); try again after
+    Retry-After seconds (RFC 6749 4.1.2.1 names the code; 503 as HTTP has it)."""
+
+    error = "temporarily_unavailable"
+    status = 503
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class NotFound(ProtocolError):
     """No such resource (an unknown route, or an unknown server property in the config API)."""
 

@@ -97,7 +97,7 @@ async def open_runtime(settings: Settings, service: str, *,
         finally:
             await conn.close()
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
-                             max_size=settings.db_pool_max)
+                             max_size=settings.db_pool_max, connect_timeout=settings.db_connect_timeout_sec)
     listener = PgListener(settings.database_url)
     secrets = Secrets(settings.secret_key_bytes)
     live_config = LiveConfig(pool, settings.env, secrets)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
+    # Seconds to open a database connection before the attempt counts as an outage.
+    db_connect_timeout_sec: float = Field(default=5.0, gt=0, le=120)
+    # The most a gateway request may take (a held long poll gets its wait on top): past it the
+    # answer is 503 temporarily_unavailable, never a hang.
+    http_request_timeout_sec: float = Field(default=15.0, gt=0, le=600)
     # How many messages a consumer works on at once (RabbitMQ prefetch).
     consumer_prefetch: int = Field(default=16, ge=1, le=1000)
     # Seconds a stopping service waits for the message in hand before it gives up on it.

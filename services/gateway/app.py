@@ -20,6 +20,7 @@ from services.gateway.endpoints import (
 )
 from services.gateway.middleware import (
     access_log_middleware,
+    deadline_middleware,
     errors_middleware,
     security_headers_middleware,
 )
@@ -31,7 +32,7 @@ MAX_BODY_BYTES = 64 * 1024
 def create_app(gw: Gateway) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[access_log_middleware, security_headers_middleware, errors_middleware],
+        middlewares=[access_log_middleware, security_headers_middleware, errors_middleware, deadline_middleware],
     )
     app[GATEWAY] = gw
     app.router.add_get(discovery.PATH, discovery.handle)

@@ -3,14 +3,26 @@ records secrets, and the headers every response carries."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from services.gateway.context import gateway
 from services.gateway.device.render import PageGone, render_message
+from services.gateway.long_poll import requested_wait
 from services.gateway.password_checks import ChecksBusy
-from shared.errors import InvalidRequest, MethodNotAllowed, NotFound, ProtocolError, ServerError, SlowDown
+from shared.db.errors import UNAVAILABLE
+from shared.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    ProtocolError,
+    ServerError,
+    SlowDown,
+    TemporarilyUnavailable,
+)
 from shared.logging import get_logger
 
 log = get_logger("ciba.gateway")
@@ -33,12 +45,23 @@ def _route_name(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+def _unavailable(request: web.Request, exc: BaseException) -> web.Response:
+    log.warning("database_unavailable", route=_route_name(request), error=f"{type(exc).__name__}: {exc}"[:200])
+    error = TemporarilyUnavailable("the service is briefly unavailable; retry after Retry-After seconds")
+    if _is_page(request):
+        return render_message("Briefly unavailable", "The service is briefly unavailable. Please try again "
+                              "in a few seconds.", status=503, headers=error.headers())
+    return error_response(error)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ProtocolError as exc:
         return error_response(exc)
+    except UNAVAILABLE as exc:
+        return _unavailable(request, exc)
     except PageGone as gone:
         return gone.response
     except ChecksBusy as busy:
@@ -66,6 +89,38 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return render_message("Something went wrong",
                                   "Please try again in a moment.", status=500)
         return error_response(ServerError("internal error"))
+
+
+@web.middleware
+async def deadline_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bound every request (CIBA_HTTP_REQUEST_TIMEOUT_SEC, plus the wait of a long poll): when
+    the database hangs, the client gets 503 temporarily_unavailable in time, not a hang.
+
+    The handler runs as a task of its own and is only *asked* to stop: asyncpg answers a
+    cancelled query by cancelling it on the server and cleaning up its connection, over the
+    same hanging network, which can take as long as the hang itself."""
+    gw = gateway(request)
+    budget = gw.rt.settings.http_request_timeout_sec
+    wait = requested_wait(request.headers.getall("Prefer", []))
+    if wait:
+        budget += min(wait, gw.rt.config.cibaLongPollingMaxWaitSec)
+    task = asyncio.ensure_future(handler(request))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), budget)
+    except TimeoutError:
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise TimeoutError(f"no answer within {budget:g} s") from None
+    except asyncio.CancelledError:  # the client went away
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise
+
+
+def _forget(task: asyncio.Task[web.StreamResponse]) -> None:
+    """The abandoned handler's outcome: nobody waits for it any more."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("abandoned_request_failed", error=type(task.exception()).__name__)
 
 
 @web.middleware

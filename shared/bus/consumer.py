@@ -6,6 +6,10 @@ the handler's effect, and only then ack. A handler that raises is retried with e
 back-off through the delay queues (never a sleeping consumer); once its attempts are spent the
 message goes to the service's dead queue and the handler's ``on_exhausted`` records the
 outcome. Nothing is acked before it is either applied or safely re-published.
+
+A failure because the database is unreachable is not the message's fault: the message is
+handed back to the queue after a pause, without being charged an attempt, so an outage of
+Postgres delays work and never fails a request.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from pydantic import ValidationError
 
 from shared.bus.connection import Bus
 from shared.bus.topology import ServiceQueues, backoff_delay, declare_service_queues, retry_tier
+from shared.db.errors import database_unavailable
 from shared.events import AnyEvent, parse_event
 from shared.logging import bind_request, get_logger
 from shared.repositories import processed_events
 
 ATTEMPT_HEADER = "x-ciba-attempt"
 AUTH_REQ_ID_HEADER = "auth_req_id"
+# How long a message handed back during an outage waits first, so it is no hot loop.
+REQUEUE_PAUSE_SEC = 1.0
 
 log = get_logger("ciba.consumer")
 
@@ -42,6 +49,10 @@ class RetryLater(Exception):
 
 class GiveUp(Exception):
     """The handler failed for good (retrying cannot help): dead-letter at once."""
+
+
+class DatabaseUnavailable(Exception):
+    """Postgres did not answer: hand the message back, charging it nothing."""
 
 
 class AlreadyProcessed(Exception):
@@ -126,11 +137,15 @@ class ConsumerRunner:
                               message_id=message.message_id):
                 try:
                     await self._process(message, headers)
-                except Exception:
-                    # Our own bookkeeping failed (database or broker unreachable): hand the
-                    # message back, after a pause so an outage does not become a hot loop.
-                    log.exception("message_requeued_after_failure")
-                    await asyncio.sleep(1)
+                except Exception as exc:
+                    # The database or the broker is unreachable (for our bookkeeping or the
+                    # handler's): hand the message back, after a pause so an outage does not
+                    # become a hot loop.
+                    if database_unavailable(exc) or isinstance(exc, DatabaseUnavailable):
+                        log.warning("message_requeued_database_unavailable", error=_describe(exc))
+                    else:
+                        log.exception("message_requeued_after_failure")
+                    await asyncio.sleep(REQUEUE_PAUSE_SEC)
                     if not message.processed:
                         await message.nack(requeue=True)
         finally:
@@ -164,10 +179,21 @@ class ConsumerRunner:
             except RetryLater as exc:
                 await self._retry_or_exhaust(message, headers, event, delivery, exc.reason, exc.delay)
             except Exception as exc:
+                if database_unavailable(exc) and not await self._database_answers():
+                    raise DatabaseUnavailable(_describe(exc)) from exc
                 log.exception("handler_failed")
                 await self._retry_or_exhaust(message, headers, event, delivery,
                                              f"{type(exc).__name__}: {exc}"[:300], None)
             await message.ack()
+
+    async def _database_answers(self) -> bool:
+        """Whether Postgres answers now: an OSError or timeout from a handler is an outage only
+        if it does not (a plugin's own network error is the handler's failure)."""
+        try:
+            await self.pool.fetchval("SELECT 1", timeout=2)
+        except Exception:
+            return False
+        return True
 
     async def _retry_or_exhaust(self, message: AbstractIncomingMessage, headers: dict[str, Any],
                                 event: AnyEvent, delivery: Delivery, reason: str,
@@ -199,6 +225,10 @@ class ConsumerRunner:
             self.queues.dead, message.body, message_id=message.message_id or "",
             headers={**headers, "x-ciba-dead-reason": reason[:500]},
         )
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _text(value: Any) -> str | None:

@@ -21,14 +21,18 @@ async def _reset(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
+                      connect_timeout: float = 5.0) -> asyncpg.Pool:
+    """``connect_timeout`` bounds each (re)connection, so an unreachable database is an error
+    after seconds instead of asyncpg's default minute."""
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_reset, command_timeout=30
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_reset, command_timeout=30,
+        timeout=connect_timeout,
     )
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
+async def connect(dsn: str, *, timeout: float = 10.0) -> asyncpg.Connection:
     """A single connection (LISTEN, migrations, the CLI) with the same codecs as the pool."""
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, timeout=timeout)
     await _init_connection(conn)
     return conn

@@ -360,3 +360,40 @@ async def test_stopped_runner_takes_no_new_messages(backing, start_runner):
     fresh = RecordingHandler()
     await start_runner(fresh)
     await fresh.next_call(event.message_id)
+
+
+async def test_a_database_outage_hands_the_message_back_without_charging_an_attempt(backing, settings) -> None:
+    from urllib.parse import urlsplit
+
+    from shared.db.pool import create_pool
+    from tests.support.fault_proxy import FaultProxy
+
+    parts = urlsplit(settings.database_url)
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxied_pool = await create_pool(proxy.rewrite(settings.database_url), min_size=1, max_size=2,
+                                     connect_timeout=1)
+    handler = RecordingHandler()
+
+    async def outage_on_first_call(event: AnyEvent, delivery: Delivery) -> None:
+        if handler.calls.qsize() == 1 and not handler.applied:  # the first delivery
+            proxy.cut()
+            asyncio.get_running_loop().call_later(0.5, proxy.restore)
+            await proxied_pool.fetchval("SELECT 1")  # fails: Postgres is unreachable
+        await handler.apply(event, delivery)
+
+    handler.behaviour = outage_on_first_call
+    bus = await Bus.connect(backing.amqp_url, backing.namespace, service=CONSUMER, prefetch=1)
+    runner = ConsumerRunner(bus, proxied_pool, handler, max_attempts=lambda: 1)
+    await runner.start()
+    try:
+        event = new_event()
+        await publish(bus, event)
+        first, second = await handler.next_call(event.message_id), await handler.next_call(event.message_id)
+        await handler.wait_applied(event.message_id)
+        # With max_attempts 1, a charged failure would have been dead-lettered instead.
+        assert (first.attempt, second.attempt) == (1, 1)
+        assert handler.exhausted == []
+    finally:
+        await stop(runner)
+        await proxied_pool.close()
+        proxy.stop()
