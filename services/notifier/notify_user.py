@@ -93,11 +93,14 @@ class NotifyUser:
 
         config: dict[str, Any] = rt.config.cibaEndUserNotificationConfig
         # One notifier at a time per request: a late event and its re-announcement must not
-        # reach the user twice. The holder of the claim owns the outcome; a claim left by a
-        # crash lapses after ``hold``, and the request-processor's recovery re-announces the
-        # request (cibaNotificationRecoveryAfterSec is longer than any hold).
+        # reach the user twice. The holder of the claim owns the outcome. The claim belongs to
+        # the event, so when a notifier dies (or loses the database) mid-way, the redelivered
+        # event takes it back at once; a claim of another event lapses after ``hold``, and the
+        # request-processor's recovery re-announces the request (cibaNotificationRecoveryAfterSec
+        # is longer than any hold).
         hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
-        if not await auth_requests.claim_notification(rt.pool, request.id, rt.clock.now(), hold):
+        if not await auth_requests.claim_notification(rt.pool, request.id, rt.clock.now(), hold,
+                                                      owner=event.message_id):
             log.info("notification_not_needed", reason="another notifier is notifying this request")
             return
         try:

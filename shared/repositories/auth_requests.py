@@ -270,15 +270,18 @@ async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetim
 
 
 async def claim_notification(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, now: datetime,
-                             hold: timedelta) -> bool:
-    """Claim the right to notify the user for ``hold``; False while another claim holds."""
+                             hold: timedelta, owner: UUID) -> bool:
+    """Claim the right to notify the user for ``hold`` on behalf of the event ``owner``; False
+    while another event's claim holds (the same event may always take its own claim back)."""
     return bool(await conn.fetchval(
-        """UPDATE auth_requests SET notify_claimed_at = $2
-            WHERE id = $1 AND (notify_claimed_at IS NULL OR notify_claimed_at <= $2::timestamptz - $3::interval)
+        """UPDATE auth_requests SET notify_claimed_at = $2, notify_claimed_by = $4
+            WHERE id = $1 AND (notify_claimed_at IS NULL OR notify_claimed_by = $4
+                               OR notify_claimed_at <= $2::timestamptz - $3::interval)
         RETURNING true""",
-        request_id, now, hold,
+        request_id, now, hold, owner,
     ))
 
 
 async def release_notification_claim(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> None:
-    await conn.execute("UPDATE auth_requests SET notify_claimed_at = NULL WHERE id = $1", request_id)
+    await conn.execute("UPDATE auth_requests SET notify_claimed_at = NULL, notify_claimed_by = NULL WHERE id = $1",
+                       request_id)

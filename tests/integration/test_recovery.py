@@ -61,12 +61,18 @@ async def test_a_notified_request_is_never_re_announced(http, gateway, clock) ->
 
 async def test_one_notifier_at_a_time_holds_a_request(http, gateway, clock) -> None:
     from datetime import timedelta
+    from uuid import uuid4
 
     request = await _lost_request(http, gateway)
     hold = timedelta(seconds=20)
-    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
-    assert not await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
-    clock.advance(21)  # a claim left by a crash lapses
-    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
+    event, reannounced = uuid4(), uuid4()
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold, owner=event)
+    assert not await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold,
+                                                      owner=reannounced)
+    # The same event redelivered (its notifier was killed mid-way) takes its claim back at once.
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold, owner=event)
+    clock.advance(21)  # a claim left by a crash lapses for other events too
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold,
+                                                  owner=reannounced)
     await auth_requests.release_notification_claim(gateway.rt.pool, request.id)
-    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold)
+    assert await auth_requests.claim_notification(gateway.rt.pool, request.id, clock.now(), hold, owner=event)
