@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.logging import get_logger
+from shared.outbound import ResponseTooLarge, read_body
 from shared.repositories.clients import Client
 
 log = get_logger("ciba.gateway")
@@ -86,17 +87,17 @@ class ClientKeyStore:
             raise ClientKeysUnavailable("the client's jwks_uri could not be used") from None
 
     async def _fetch_unguarded(self, uri: str) -> KeySet:
+        """The document read to its end (one in several TCP segments is common), within the cap."""
         try:
             async with self._http.get(uri, allow_redirects=False,
                                       timeout=aiohttp.ClientTimeout(total=self._timeout)) as response:
-                body = await response.content.read(MAX_JWKS_BYTES + 1)
-                status = response.status
+                if response.status != 200:
+                    raise ClientKeysUnavailable(f"jwks_uri answered HTTP {response.status}")
+                body = await read_body(response, MAX_JWKS_BYTES)
+        except ResponseTooLarge:
+            raise ClientKeysUnavailable("jwks_uri document is too large") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ClientKeysUnavailable(f"jwks_uri could not be fetched ({type(exc).__name__})") from None
-        if status != 200:
-            raise ClientKeysUnavailable(f"jwks_uri answered HTTP {status}")
-        if len(body) > MAX_JWKS_BYTES:
-            raise ClientKeysUnavailable("jwks_uri document is too large")
         try:
             return _import(json.loads(body))
         except (ValueError, UnicodeDecodeError):

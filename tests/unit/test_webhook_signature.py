@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import structlog
+from aiohttp.streams import EMPTY_PAYLOAD
 
 from services.notifier.plugins.base import NotificationContext, NotifiedUser
 from services.notifier.plugins.webhook import SIGNATURE_HEADER, WebhookNotifier, payload, signature
@@ -21,6 +22,7 @@ EXPIRES_AT = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 class FakeResponse:
     def __init__(self, status: int) -> None:
         self.status = status
+        self.content = EMPTY_PAYLOAD  # the plugin reads the answer to its end
 
     async def __aenter__(self) -> FakeResponse:
         return self

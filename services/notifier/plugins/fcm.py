@@ -42,7 +42,7 @@ from joserfc.jwk import RSAKey
 from services.notifier.plugins import push
 from services.notifier.plugins.base import NotificationContext, NotificationResult, RegisteredDevice
 from services.notifier.plugins.push import DeviceOutcome
-from shared.outbound import RETRYABLE_STATUS
+from shared.outbound import RETRYABLE_STATUS, ResponseTooLarge, read_body
 
 DEFAULT_API_BASE = "https://fcm.googleapis.com"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -233,7 +233,12 @@ class FcmError:
 
 
 async def _read_json(response: aiohttp.ClientResponse) -> Any:
-    raw = await response.content.read(MAX_ANSWER_BYTES)
+    """The answer, read to its end (a success split across TCP segments must not look like a
+    failure and be sent again); None when it is not JSON, or longer than any answer of FCM's."""
+    try:
+        raw = await read_body(response, MAX_ANSWER_BYTES)
+    except ResponseTooLarge:
+        return None
     try:
         return json.loads(raw)
     except ValueError:

@@ -4,6 +4,7 @@ Configuration: ``{"notifier": "webhook", "webhook": {"url": "...", "secret": "..
 "timeout": 10}}``. With a secret, the body is signed: ``X-CIBA-Signature: sha256=<hex
 HMAC-SHA256 of the raw body keyed with the secret's UTF-8 bytes>``. A 2xx answer is success;
 408, 429, 5xx and network errors are retried; any other 4xx is the receiver's final word.
+The status decides: the answer's body is read to its end (at most 64 KiB) and dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from services.notifier.plugins.base import NotificationContext, NotificationResult
-from shared.outbound import RETRYABLE_STATUS
+from shared.outbound import RETRYABLE_STATUS, drain
 
 SIGNATURE_HEADER = "X-CIBA-Signature"
 
@@ -55,6 +56,7 @@ class WebhookNotifier:
             async with ctx.http.post(url, data=body, headers=headers, timeout=timeout,
                                      allow_redirects=False) as response:
                 status = response.status
+                await drain(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return NotificationResult.failed(f"webhook unreachable: {type(exc).__name__}")
         if 200 <= status < 300:
