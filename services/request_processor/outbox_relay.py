@@ -59,11 +59,15 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._fallback_interval = fallback_interval
         self._wake = asyncio.Event()
+        self._reconnected = asyncio.Event()
         self.counts = RelayCounts()
 
     def attach(self, listener: PgListener) -> None:
+        """Wake on new events; cut a back-off short when Postgres or the broker is back."""
         listener.subscribe(outbox.OUTBOX_CHANNEL, lambda _payload: self._wake.set())
         listener.on_reconnect(self._wake.set)
+        listener.on_reconnect(self._reconnected.set)
+        self._bus.on_reconnect(self._reconnected.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -77,7 +81,8 @@ class OutboxRelay:
                 delay = min(0.5 * 2**failures, 10.0)
                 log.warning("outbox_relay_failed", error=str(exc)[:200] or type(exc).__name__,
                             retry_in=delay)
-                await wait_or_stop(stop, delay)
+                self._reconnected.clear()
+                await wait_or_stop(stop, delay, self._reconnected)
                 continue
             if relayed < self._batch_size:
                 await wait_or_stop(stop, self._fallback_interval, self._wake)

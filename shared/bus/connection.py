@@ -6,12 +6,15 @@ exchanges, queues, bindings and consumers it knows about.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
 
 from shared.bus.topology import declare_events_exchange
+
+RECONNECT_INTERVAL_SEC = 1.0
 
 
 class Bus:
@@ -25,13 +28,20 @@ class Bus:
     @classmethod
     async def connect(cls, url: str, namespace: str, *, service: str, prefetch: int = 16) -> Bus:
         connection = await aio_pika.connect_robust(
-            url, client_properties={"connection_name": f"{namespace}/{service}"}
+            url, client_properties={"connection_name": f"{namespace}/{service}"},
+            # aio-pika waits 5 s between reconnection attempts by default: every outage would
+            # last that much longer than the broker's.
+            reconnect_interval=RECONNECT_INTERVAL_SEC,
         )
         # A returned (unroutable) message raises, so the outbox keeps an event no queue took.
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=prefetch)
         exchange = await declare_events_exchange(channel, namespace)
         return cls(connection, channel, exchange, namespace)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the connection is restored after a loss."""
+        self.connection.reconnect_callbacks.add(lambda *_args, **_kwargs: callback())
 
     async def publish_event(self, routing_key: str, body: bytes, *, message_id: str,
                             headers: dict[str, Any]) -> None:

@@ -67,7 +67,7 @@ class PgListener:
                 self.connected.clear()
                 log.warning("listener_connection_lost", error=str(exc)[:200], retry_in=delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, 5.0)
             finally:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
