@@ -5,6 +5,7 @@
 #   make status  which services run
 #   make logs    follow the services' logs
 #   make test    run the tests (PYTEST_ARGS='-k poll -x' to pass arguments to pytest)
+#   make chaos   the fault campaign: real faults under load, about 7 minutes (CI runs it too)
 #   make lint    ruff
 #   make venv    create .venv and install the project with its test extras and the example plugin
 #
@@ -29,7 +30,7 @@ ISSUER = $${CIBA_ISSUER:-http://127.0.0.1:8080}
 
 export VENV RUN_DIR
 
-.PHONY: help venv up down status test lint logs
+.PHONY: help venv up down status test chaos lint logs
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -71,7 +72,10 @@ status:
 	fi
 
 test: venv
-	'$(VENV)/bin/pytest' -q $(PYTEST_ARGS)
+	'$(VENV)/bin/pytest' -q --ignore=tests/chaos $(PYTEST_ARGS)
+
+chaos: venv
+	'$(VENV)/bin/pytest' -q -rA tests/chaos $(PYTEST_ARGS)
 
 lint: venv
 	'$(VENV)/bin/ruff' check .

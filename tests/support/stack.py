@@ -32,6 +32,10 @@ class Stack:
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where ciba-admin reaches Postgres, when not where the services do (the chaos tests put
+    # the services behind a fault proxy; operator commands go straight to the database).
+    admin_database_url: str | None = None
+    _log_starts: dict[str, int] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:
@@ -59,6 +63,8 @@ class Stack:
     def start(self, service: str, *, wait: bool = True, name: str | None = None) -> None:
         """Start ``service``; ``name`` tells replicas apart (own log file and handle)."""
         name = name or service
+        # The log file is appended to across restarts: readiness is read after this point only.
+        self._log_starts[name] = len(self.log_lines(name))
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - owned by the process
         self.processes[name] = subprocess.Popen(
             [str(BIN / f"ciba-{service}")], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -80,9 +86,8 @@ class Stack:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{service} exited with {process.returncode}:\n{self.logs(service)[-3000:]}")
-            starts = [i for i, line in enumerate(self.log_lines(service)) if line.get("event") == "service_starting"]
-            ready = [i for i, line in enumerate(self.log_lines(service)) if line.get("event") == "service_ready"]
-            if starts and ready and ready[-1] > starts[-1]:
+            since_start = self.log_lines(service)[self._log_starts.get(service, 0):]
+            if any(line.get("event") == "service_ready" for line in since_start):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{service} did not become ready:\n{self.logs(service)[-3000:]}")
@@ -121,7 +126,8 @@ class Stack:
         return lines
 
     def admin(self, *args: str, check: bool = True) -> Any:
-        result = subprocess.run([str(BIN / "ciba-admin"), *args], env=self.env,
+        env = {**self.env, "CIBA_DATABASE_URL": self.admin_database_url or self.database_url}
+        result = subprocess.run([str(BIN / "ciba-admin"), *args], env=env,
                                 capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
             raise RuntimeError(f"ciba-admin {' '.join(args)} failed: {result.stderr}")
