@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests.support.backing import Backing, BrokerControl, fresh_backing, local_rabbitmqctl
+from tests.support.callback import CallbackServer
+from tests.support.tls import TestPKI, make_pki
+from tests.support.webhook import WebhookReceiver
 
 LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -65,3 +68,30 @@ def backing(server_urls: tuple[str, str, BrokerControl]) -> Iterator[Backing]:
     """The in-process tests' database and namespace (the e2e suite has its own)."""
     with fresh_backing(server_urls, "test") as created:
         yield created
+
+
+# The local peers of the tiers that run the services as processes (e2e, chaos).
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
+    """A throwaway CA whose certificate the services trust for their outbound calls."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+async def webhook() -> AsyncIterator[WebhookReceiver]:
+    """The operator's notification webhook: where the user's sign-in links arrive."""
+    receiver = WebhookReceiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture(scope="session")
+async def callbacks(pki: TestPKI) -> AsyncIterator[CallbackServer]:
+    """The relying parties' client notification endpoint (HTTPS, ping and push)."""
+    server = CallbackServer(pki)
+    await server.start()
+    yield server
+    await server.stop()

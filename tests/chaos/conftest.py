@@ -18,12 +18,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import WEBHOOK_SECRET, Account, make_user
+from tests.e2e.conftest import Account, make_user, webhook_notification
 from tests.support.backing import Backing, fresh_backing
-from tests.support.callback import CallbackServer
 from tests.support.fault_proxy import FaultProxy
 from tests.support.stack import SERVICES, Stack
-from tests.support.tls import TestPKI, make_pki
+from tests.support.tls import TestPKI
 from tests.support.webhook import WebhookReceiver
 
 USERS = 16
@@ -60,34 +59,12 @@ def _proxy_to(url: str) -> FaultProxy:
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-async def webhook() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
-
-
-@pytest.fixture(scope="session")
-async def callbacks(pki: TestPKI) -> AsyncIterator[CallbackServer]:
-    server = CallbackServer(pki)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(scope="session")
 def measurements_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chaos") / "measurements.jsonl"
 
 
 def _configure(stack: Stack, webhook: WebhookReceiver) -> None:
-    notification = {"notifier": "webhook", "webhook": {"url": webhook.url, "secret": WEBHOOK_SECRET, "timeout": 5}}
-    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(notification))
+    stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(webhook_notification(webhook)))
     stack.admin("config", "set", "backchannelRequestsProcessorJobIntervalSec", "0.2")
 
 

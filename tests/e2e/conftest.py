@@ -16,7 +16,7 @@ from tests.support.backing import Backing, fresh_backing
 from tests.support.callback import CallbackServer
 from tests.support.rp import RelyingParty
 from tests.support.stack import Stack
-from tests.support.tls import TestPKI, make_pki
+from tests.support.tls import TestPKI
 from tests.support.webhook import WebhookReceiver
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -30,14 +30,6 @@ class Account:
     email: str
     phone: str
     password: str = PASSWORD
-
-
-@pytest.fixture(scope="session")
-async def webhook() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    await receiver.start()
-    yield receiver
-    await receiver.stop()
 
 
 def webhook_notification(webhook: WebhookReceiver) -> dict:
@@ -69,19 +61,6 @@ def e2e_backing(server_urls) -> Iterator[Backing]:
     move a frozen clock never race the real request-processor's sweep."""
     with fresh_backing(server_urls, "e2e") as created:
         yield created
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
-async def callbacks(pki: TestPKI) -> AsyncIterator[CallbackServer]:
-    server = CallbackServer(pki)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture(scope="session")
