@@ -126,7 +126,9 @@ declare -A LOG_OFFSET=()
 
 # Whether a service started by this run has logged that it is ready.
 logged_ready() {
-    tail -c "+$((${LOG_OFFSET[$1]:-0} + 1))" "$(log_file "$1")" 2>/dev/null | grep -q service_ready
+    # Not grep -q: it would stop reading at the first match, and tail, killed by SIGPIPE, would
+    # fail the pipeline under pipefail (more likely the longer the log has grown).
+    tail -c "+$((${LOG_OFFSET[$1]:-0} + 1))" "$(log_file "$1")" 2>/dev/null | grep service_ready >/dev/null
 }
 
 all_ready() {
