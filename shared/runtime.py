@@ -135,7 +135,8 @@ def run_service(service: str, body: Body) -> None:
     configure_logging(service, settings.log_format, settings.log_level,
                       notification_log_file=settings.notification_log_file)
     try:
-        asyncio.run(_run(settings, service, body))
+        with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+            runner.run(_run(settings, service, body))
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
         log.error("service_failed", error=str(exc) or type(exc).__name__)
         raise SystemExit(1) from None
@@ -150,6 +151,16 @@ async def _run(settings: Settings, service: str, body: Body) -> None:
     log.info("service_starting", env=settings.env, namespace=settings.bus_namespace)
     async with open_runtime(settings, service) as rt:
         await body(rt, stop)
+
+
+def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop unless the operator asked for asyncio's own loop: its transports and scheduling
+    are in C, which matters in services that spend most of their time on socket I/O."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
+    # The services' event loop: uvloop (faster socket I/O), or asyncio's own for debugging.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=10, ge=1)
     # Seconds to open a database connection before the attempt counts as an outage.
