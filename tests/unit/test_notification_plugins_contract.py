@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 
@@ -62,17 +63,12 @@ def test_the_plugins_log_channel_can_have_a_file_of_its_own(tmp_path) -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        configure_logging("notifier", "json", "info", notification_log_file=str(log_file))
+        configure_logging("notifier", "json", "info", stream=io.StringIO(), notification_log_file=str(log_file))
         with bind_request(auth_req_id="abc123"):
             structlog.get_logger(NOTIFICATION_LOGGER).info("end_user_notified", notifier="webhook")
             structlog.get_logger("ciba.consumer").info("something_else")
-        for handler in logging.getLogger(NOTIFICATION_LOGGER).handlers:
-            handler.flush()
         lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     finally:
-        for handler in logging.getLogger(NOTIFICATION_LOGGER).handlers:
-            handler.close()
-        logging.getLogger(NOTIFICATION_LOGGER).handlers[:] = []
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
         structlog.reset_defaults()

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
-import structlog
+from structlog.typing import FilteringBoundLogger
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class NotificationContext:
     config: dict[str, Any]
     """The plugin's own section of cibaEndUserNotificationConfig (secrets decrypted)."""
     http: aiohttp.ClientSession
-    log: structlog.stdlib.BoundLogger
+    log: FilteringBoundLogger
     """Logger ``ciba.notification``, bound to the request's auth_req_id."""
     devices: list[RegisteredDevice] = field(default_factory=list)
     """The user's registered push tokens (see /bc-deviceRegistration), oldest first."""
