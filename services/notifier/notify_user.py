@@ -1,7 +1,8 @@
 """Handling AuthRequestCreated: reach the user through the configured plugin.
 
-Each attempt creates a fresh device-page reference (only its hash is stored) and hands the
-plugins the authorization URL built from it, with the user's registered devices. The
+One statement takes the request in hand (claim, a fresh device-page reference of which only
+the hash is stored, and everything the plugins need: the user, the client's name, the
+registered devices); the plugins get the authorization URL built from the reference. The
 configured plugins are tried in order until one succeeds (push, then email as fallback).
 Success is recorded with the event id; each failure is recorded as an attempt; the attempt
 is retried with back-off unless every plugin failed permanently; when the attempts are spent
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import aiohttp
 
+from services.notifier import queries
 from services.notifier.plugins.base import (
     NotificationContext,
     NotificationResult,
@@ -24,13 +26,13 @@ from services.notifier.plugins.base import (
     RegisteredDevice,
 )
 from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
-from shared.bus.consumer import Delivery, GiveUp, RetryLater
+from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.events import AnyEvent, AuthRequestCreated
 from shared.logging import get_logger
-from shared.repositories import attempts, auth_requests, clients, device_refs, devices, users
+from shared.repositories import attempts, auth_requests, devices
 from shared.runtime import Runtime
 
 log = get_logger("ciba.notification")
@@ -66,6 +68,7 @@ def notifier_names(config: dict[str, Any]) -> list[str]:
 class NotifyUser:
     consumer = "notifier"
     routing_keys = CONSUMERS[consumer]
+    checks_processed = True  # take_in_hand skips an event already processed
 
     def __init__(self, rt: Runtime, http: aiohttp.ClientSession,
                  registry: NotifierRegistry | None = None) -> None:
@@ -77,54 +80,42 @@ class NotifyUser:
         if not isinstance(event, AuthRequestCreated):
             return
         rt = self.rt
-        request = await auth_requests.get(rt.pool, event.request_id)
-        if request is None or request.status != "pending":
-            log.info("notification_not_needed", status=request.status if request else None)
-            return
-        if await attempts.notification_sent(rt.pool, request.id):
-            # A re-announced request whose first event was merely late: the user has the link.
-            log.info("notification_not_needed", reason="already notified")
-            return
-        user = await users.get(rt.pool, request.sub)
-        client = await clients.get(rt.pool, request.client_id)
-        if user is None or client is None:
-            log.info("notification_not_needed", reason="user or client removed")
-            return
-
         config: dict[str, Any] = rt.config.cibaEndUserNotificationConfig
         # One notifier at a time per request: a late event and its re-announcement must not
         # reach the user twice. The holder of the claim owns the outcome. The claim belongs to
         # the event, so when a notifier dies (or loses the database) mid-way, the redelivered
         # event takes it back at once; a claim of another event lapses after ``hold``, and the
         # request-processor's recovery re-announces the request (cibaNotificationRecoveryAfterSec
-        # is longer than any hold).
+        # is longer than any hold). Each attempt gets a fresh device-page reference.
         hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
-        if not await auth_requests.claim_notification(rt.pool, request.id, rt.clock.now(), hold,
-                                                      owner=event.message_id):
-            log.info("notification_not_needed", reason="another notifier is notifying this request")
+        ref = new_token(32)
+        in_hand = await queries.take_in_hand(
+            rt.pool, consumer=self.consumer, message_id=event.message_id, request_id=event.request_id,
+            ref_hash=rt.secrets.hash(ref), now=rt.clock.now(), hold=hold)
+        if in_hand is None:
+            reason = await queries.why_not(rt.pool, consumer=self.consumer, message_id=event.message_id,
+                                           request_id=event.request_id)
+            log.info("notification_not_needed", reason=reason)
             return
         try:
-            await self._notify(request, user, client, config, delivery)
+            await self._notify(in_hand, ref, config, delivery)
         except BaseException:
-            await auth_requests.release_notification_claim(rt.pool, request.id)
+            await auth_requests.release_notification_claim(rt.pool, in_hand.request_id)
             raise
 
-    async def _notify(self, request: Any, user: Any, client: Any, config: dict[str, Any],
+    async def _notify(self, request: queries.InHand, ref: str, config: dict[str, Any],
                       delivery: Delivery) -> None:
         rt = self.rt
-        ref = new_token(32)
-        await device_refs.insert(rt.pool, rt.secrets.hash(ref), request.id, rt.clock.now())
-        registered = await devices.for_user(rt.pool, user.sub)
         base = dict(
-            notification_id=str(request.id),
+            notification_id=str(request.request_id),
             authorization_url=authorization_url(rt.settings.issuer, ref),
             binding_message=request.binding_message,
-            client_name=client.display_name,
+            client_name=request.client_name,
             scope=request.scope,
             acr_values=request.acr_values,
-            user=NotifiedUser(user.sub, user.username, user.email, user.phone_number),
+            user=NotifiedUser(request.sub, request.username, request.email, request.phone_number),
             devices=[RegisteredDevice(str(d.id), rt.secrets.decrypt(d.token_enc), d.last_registered_at)
-                     for d in registered],
+                     for d in request.devices],
             expires_at=request.expires_at,
             attempt=delivery.attempt,
             http=self.http,
@@ -135,15 +126,12 @@ class NotifyUser:
         for name in notifier_names(config):
             result = await self._try(name, NotificationContext(
                 **base, config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
-            await self._forget_devices(user.sub, result)
+            await self._forget_devices(request.sub, result)
             if result.ok:
-                async with delivery.transaction() as conn:
-                    await attempts.add_notification(
-                        conn, request.id, attempt=delivery.attempt, notifier=name, outcome="sent",
-                        detail=result.detail[:500], at=rt.clock.now())
+                await self._record_sent(request.request_id, delivery, name, result.detail)
                 log.info("end_user_notified", notifier=name, attempt=delivery.attempt)
                 return
-            await self._record(request.id, delivery, name, "failed", result.detail)
+            await self._record(request.request_id, delivery, name, "failed", result.detail)
             log.warning("end_user_notification_failed", notifier=name, detail=result.detail,
                         permanent=result.permanent, attempt=delivery.attempt)
             failures.append(result)
@@ -151,6 +139,14 @@ class NotifyUser:
         if all(f.permanent for f in failures):
             raise GiveUp(summary)
         raise RetryLater(summary)
+
+    async def _record_sent(self, request_id: UUID, delivery: Delivery, notifier: str, detail: str) -> None:
+        recorded = await queries.record_sent(
+            self.rt.pool, consumer=self.consumer, message_id=delivery.event.message_id, request_id=request_id,
+            attempt=delivery.attempt, notifier=notifier, detail=detail[:500], at=self.rt.clock.now())
+        if not recorded:
+            raise AlreadyProcessed
+        delivery.recorded = True
 
     async def _try(self, name: str, ctx: NotificationContext, config: dict[str, Any]) -> NotificationResult:
         try:

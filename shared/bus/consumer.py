@@ -84,10 +84,24 @@ class Delivery:
             yield conn
         self.recorded = True
 
+    def no_effect(self) -> None:
+        """The handler had nothing to do for this event and never will (a poll client's
+        decision, say): a redelivery does nothing either, so there is nothing to record."""
+        self.recorded = True
+
+    async def record(self) -> None:
+        """Record the event as processed with no other effect (one statement)."""
+        if not await processed_events.mark(self.pool, self.consumer, self.event.message_id):
+            raise AlreadyProcessed
+        self.recorded = True
+
 
 class Handler(Protocol):
     consumer: str
     routing_keys: tuple[str, ...]
+    # True when the handler's own first statement skips an event already processed, which
+    # spares the runner's separate look-up (a round trip per message).
+    checks_processed: bool
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None: ...
 
@@ -163,15 +177,15 @@ class ConsumerRunner:
         attempt = int(headers.get(ATTEMPT_HEADER) or 1)
         delivery = Delivery(self.pool, self.handler.consumer, event, attempt, self._max_attempts())
         with bind_request(event_type=event.type, request_id=str(event.request_id), attempt=attempt):
-            if await processed_events.seen(self.pool, self.handler.consumer, event.message_id):
+            if not self.handler.checks_processed and await processed_events.seen(
+                    self.pool, self.handler.consumer, event.message_id):
                 log.info("event_already_processed")
                 await message.ack()
                 return
             try:
                 await self.handler.handle(event, delivery)
                 if not delivery.recorded:
-                    async with delivery.transaction():
-                        pass
+                    await delivery.record()
             except AlreadyProcessed:
                 log.info("event_already_processed")
             except GiveUp as exc:

@@ -51,6 +51,7 @@ class RecordingHandler:
     behaviour: Behaviour | None = None
     consumer: str = CONSUMER
     routing_keys: tuple[str, ...] = (ROUTING_KEY,)
+    checks_processed: bool = False
     calls: asyncio.Queue[Call] = field(default_factory=asyncio.Queue)
     applied: list[uuid.UUID] = field(default_factory=list)
     applied_events: defaultdict[uuid.UUID, asyncio.Event] = field(
