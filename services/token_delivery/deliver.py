@@ -15,14 +15,14 @@ from typing import Any
 
 import aiohttp
 
-from services.token_delivery import payloads
-from shared.bus.consumer import Delivery, GiveUp, RetryLater
+from services.token_delivery import payloads, queries
+from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS, backoff_delay
 from shared.domain.token_issuance import Minter
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
 from shared.outbound import CallResult, post_json
-from shared.repositories import attempts, auth_requests, clients
+from shared.repositories import attempts, auth_requests
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.runtime import Runtime
@@ -34,6 +34,7 @@ log = get_logger("ciba.delivery")
 class DeliverToClient:
     consumer = "token-delivery"
     routing_keys = CONSUMERS[consumer]
+    checks_processed = True  # queries.load skips an event already processed
 
     def __init__(self, rt: Runtime, http: aiohttp.ClientSession, minter: Minter) -> None:
         self.rt = rt
@@ -42,14 +43,16 @@ class DeliverToClient:
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
         if event.delivery_mode == "poll":
+            delivery.no_effect()
             log.info("delivery_not_needed", reason="poll client fetches its result at /token")
             return
         rt = self.rt
-        request = await auth_requests.get(rt.pool, event.request_id)
-        client = await clients.get(rt.pool, request.client_id) if request else None
-        if request is None or client is None or not client.backchannel_client_notification_endpoint:
-            log.info("delivery_not_needed", reason="request or client no longer exists")
+        loaded = await queries.load(rt.pool, consumer=self.consumer, message_id=event.message_id,
+                                    request_id=event.request_id)
+        if loaded is None or not loaded.client.backchannel_client_notification_endpoint:
+            log.info("delivery_not_needed", reason="already delivered, or the request or client no longer exists")
             return
+        request, client = loaded.request, loaded.client
         if (event.delivery_mode == "ping" and isinstance(event, AuthRequestExpired)
                 and not rt.config.backchannelPingOnExpiry):
             await auth_requests.finish_delivery(rt.pool, request.id, "not_sent")
@@ -62,15 +65,19 @@ class DeliverToClient:
         auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
         payload = await self._payload(event, request, client, auth_req_id)
         result = await self._call(client, request, payload)
-        await attempts.add_delivery(rt.pool, request.id, attempt=delivery.attempt, mode=event.delivery_mode,
-                                    outcome=result.outcome, status_code=result.status_code,
-                                    detail=result.detail, at=rt.clock.now())
         if result.outcome == "delivered":
-            async with delivery.transaction() as conn:
-                await auth_requests.finish_delivery(conn, request.id, "delivered")
+            if not await queries.record_delivered(
+                    rt.pool, consumer=self.consumer, message_id=event.message_id, request_id=request.id,
+                    attempt=delivery.attempt, mode=event.delivery_mode, status_code=result.status_code,
+                    detail=result.detail, at=rt.clock.now()):
+                raise AlreadyProcessed
+            delivery.recorded = True
             log.info("client_notified", delivery_mode=event.delivery_mode, status_code=result.status_code,
                      attempt=delivery.attempt)
             return
+        await attempts.add_delivery(rt.pool, request.id, attempt=delivery.attempt, mode=event.delivery_mode,
+                                    outcome=result.outcome, status_code=result.status_code,
+                                    detail=result.detail, at=rt.clock.now())
         log.warning("client_notification_failed", delivery_mode=event.delivery_mode, detail=result.detail,
                     attempt=delivery.attempt, final=result.outcome == "final")
         if result.outcome == "final":

@@ -57,6 +57,16 @@ def _from_row(row: asyncpg.Record | None) -> AuthRequest | None:
     return AuthRequest(**dict(row)) if row else None
 
 
+def columns(alias: str) -> str:
+    """The request's columns for a query that joins it (``alias.id, alias.auth_req_id_hash, ...``)."""
+    return ", ".join(f"{alias}.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def from_record(row: asyncpg.Record) -> AuthRequest:
+    """The request out of a row that holds ``columns(...)`` (and maybe more)."""
+    return AuthRequest(**{name: row[name] for name in AuthRequest.__dataclass_fields__})
+
+
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
         f"INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES"

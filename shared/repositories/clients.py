@@ -55,6 +55,15 @@ _COLUMNS = (
 )
 
 
+def columns(alias: str, prefix: str) -> str:
+    """The client's columns for a query that joins it, each named ``prefix`` + column."""
+    return ", ".join(f"{alias}.{c.strip()} AS {prefix}{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def from_record(row: Any, prefix: str) -> Client:
+    return Client(**{name: row[prefix + name] for name in Client.__dataclass_fields__})
+
+
 async def insert(conn: asyncpg.Connection, client: Client) -> None:
     await conn.execute(
         f"INSERT INTO clients ({_COLUMNS})"
