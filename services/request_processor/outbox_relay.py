@@ -40,6 +40,14 @@ PARK_AFTER = 5  # refusals of one row (about 15 s of back-off) before it is set 
 MAX_ROW_BACKOFF_SEC = 60.0
 
 
+class _SomeFailed(Exception):
+    """A row of the batch was not confirmed: roll the batch back and settle it row by row."""
+
+    def __init__(self, outcomes: list[tuple[OutboxRow, BaseException | None]]) -> None:
+        super().__init__("some rows were not confirmed")
+        self.outcomes = outcomes
+
+
 @dataclass
 class RelayCounts:
     """Running totals, for logs now and metrics later."""
@@ -89,13 +97,31 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows were published. Raises, after keeping what
-        was published, when the broker could not be reached."""
+        was published, when the broker could not be reached.
+
+        The usual case costs three round trips: the rows are taken (deleted, locked) in one
+        statement, published, and the transaction commits. Only when a row fails is it rolled
+        back and settled row by row in a second transaction."""
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    rows = await outbox.take_batch(conn, self._batch_size, self._clock.now())
+                    outcomes = await self._publish_all(rows) if rows else []
+                    if any(error is not None for _row, error in outcomes):
+                        raise _SomeFailed(outcomes)
+            except _SomeFailed as failed:
+                return await self._settle(conn, failed.outcomes)
+        self.counts.published += len(outcomes)
+        if outcomes:
+            log.debug("outbox_relayed", count=len(outcomes))
+        return len(outcomes)
+
+    async def _settle(self, conn: asyncpg.Connection,
+                      outcomes: list[tuple[OutboxRow, BaseException | None]]) -> int:
+        """After a batch with failures was rolled back: delete what the broker confirmed, count
+        a refusal against each refused row, and raise if the broker could not be reached."""
         unreachable: BaseException | None = None
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await outbox.claim_batch(conn, self._batch_size, self._clock.now())
-            if not rows:
-                return 0
-            outcomes = await self._publish_all(rows)
+        async with conn.transaction():
             await outbox.delete(conn, [row.id for row, error in outcomes if error is None])
             for row, error in outcomes:
                 if isinstance(error, DeliveryError):
@@ -106,7 +132,6 @@ class OutboxRelay:
         self.counts.published += published
         if unreachable is not None:
             raise unreachable
-        log.debug("outbox_relayed", count=published)
         return published
 
     async def _publish_all(self, rows: list[OutboxRow]) -> list[tuple[OutboxRow, BaseException | None]]:

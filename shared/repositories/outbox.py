@@ -38,17 +38,20 @@ class OutboxRow:
     auth_req_id_enc: str | None
 
 
-async def claim_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> list[OutboxRow]:
-    """Lock the oldest events due to be sent: not parked, not waiting out a back-off; rows
-    another relay holds are skipped."""
+async def take_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> list[OutboxRow]:
+    """Lock and delete the oldest events due to be sent (not parked, not waiting out a
+    back-off), in one statement of the caller's transaction: they are gone if it commits and
+    back if it rolls back. Rows another relay holds are skipped."""
     rows = await conn.fetch(
-        """SELECT o.id, o.message_id, o.routing_key, o.body, r.auth_req_id_enc
-             FROM (SELECT id FROM outbox
+        """WITH taken AS (
+               DELETE FROM outbox WHERE id IN (
+                   SELECT id FROM outbox
                     WHERE parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
-                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
-             JOIN outbox o ON o.id = claimed.id
-             LEFT JOIN auth_requests r ON r.id = o.auth_request_id
-            ORDER BY o.id""",
+                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+               RETURNING id, message_id, routing_key, body, auth_request_id)
+           SELECT t.id, t.message_id, t.routing_key, t.body, r.auth_req_id_enc
+             FROM taken t LEFT JOIN auth_requests r ON r.id = t.auth_request_id
+            ORDER BY t.id""",
         limit, now,
     )
     return [OutboxRow(**dict(row)) for row in rows]
