@@ -2,7 +2,8 @@
 
 Every backchannelRequestsProcessorJobIntervalSec seconds it expires up to
 backchannelRequestsProcessorJobChunkSize requests per transaction, repeating while chunks come
-back full. Rows are claimed with SKIP LOCKED, so replicas split the work.
+back full. A chunk is four statements whatever its size (shared.domain.lifecycle.expire_due).
+Rows are claimed with SKIP LOCKED, so replicas split the work.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.domain import lifecycle
-from shared.logging import bind_request, get_logger
+from shared.logging import get_logger
 from shared.loops import run_periodically
 from shared.runtime import Runtime
 
@@ -25,9 +26,13 @@ async def sweep_once(rt: Runtime) -> int:
         async with rt.pool.acquire() as conn:
             expired = await lifecycle.expire_due(conn, now=rt.clock.now(), limit=chunk,
                                                  service=rt.service)
+        # One line a chunk: a line a request cost 40 % of the sweep's time (100,000 requests
+        # falling due at once), and each expiry is in the request's history and in the relay's
+        # event_published line (with the auth_req_id) anyway. Per request at debug level.
+        if expired:
+            log.info("auth_requests_expired", count=len(expired))
         for request in expired:
-            with bind_request(auth_req_id=rt.auth_req_id(request)):
-                log.info("auth_request_expired", client_id=request.client_id)
+            log.debug("auth_request_expired", request_id=str(request.id), client_id=request.client_id)
         total += len(expired)
         if len(expired) < chunk:
             return total

@@ -17,10 +17,10 @@ poison row never holds back the events behind it.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from aio_pika.exceptions import DeliveryError
 
 from shared.bus.connection import Bus
@@ -164,7 +164,7 @@ class OutboxRelay:
                 headers[AUTH_REQ_ID_HEADER] = self._secrets.decrypt(row.auth_req_id_enc)
             except DecryptionError:
                 log.error("outbox_header_undecryptable", message_id=str(row.message_id))
-        await self._bus.publish_event(row.routing_key, json.dumps(row.body).encode(),
+        await self._bus.publish_event(row.routing_key, orjson.dumps(row.body),
                                       message_id=str(row.message_id), headers=headers)
         log.info("event_published", event_type=row.routing_key, message_id=str(row.message_id),
                  auth_req_id=headers.get(AUTH_REQ_ID_HEADER))

@@ -65,18 +65,16 @@ async def decide(conn: asyncpg.Connection, request_id: UUID, *, approved: bool, 
 
 
 async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
-                     service: str) -> list[AuthRequest]:
+                     service: str) -> list[auth_requests.Expired]:
+    """Up to ``limit`` pending requests past their deadline become expired, with their history,
+    their events and the NOTIFYs that wake their long polls: four statements a chunk."""
     async with conn.transaction():
-        expired = await auth_requests.expire_due(conn, now, limit)
-        for request in expired:
-            await device_refs.use_all(conn, request.id, now)
-            await auth_requests.add_history(conn, request.id, "expired", now, service)
-            await auth_requests.notify_changed(conn, request.id)
-            await outbox.add(
-                conn,
-                AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode,
-                                   occurred_at=now),
-            )
+        expired = await auth_requests.expire_due(conn, now, limit, service)
+        if expired:
+            await auth_requests.notify_changed_many(conn, [request.id for request in expired])
+            await outbox.add_many(conn, [
+                AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode, occurred_at=now)
+                for request in expired])
         return expired
 
 

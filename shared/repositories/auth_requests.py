@@ -169,22 +169,46 @@ async def decide(
     )
 
 
-async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[AuthRequest]:
-    """pending -> expired for up to ``limit`` requests past their deadline. Rows another
-    replica holds are skipped, so replicas share the sweep without waiting on each other."""
+@dataclass(frozen=True)
+class Expired:
+    id: UUID
+    client_id: str
+    delivery_mode: str
+
+
+async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int, service: str) -> list[Expired]:
+    """pending -> expired for up to ``limit`` requests past their deadline, with their device
+    links used up and their history rows, in one statement (set-based: a chunk costs what one
+    request did). Rows another replica holds are skipped, so replicas share the sweep without
+    waiting on each other. The caller adds the events and the NOTIFYs in the same transaction.
+
+    ``id = ANY(ARRAY(...))``, not a join with the subquery: with a join the planner hashed the
+    whole table (a sequential scan of every request ever made, per chunk)."""
     rows = await conn.fetch(
-        f"""UPDATE auth_requests r SET status = 'expired', decided_at = $1
-              FROM (SELECT id FROM auth_requests
-                     WHERE status = 'pending' AND expires_at <= $1
-                     ORDER BY expires_at
-                     LIMIT $2
-                     FOR UPDATE SKIP LOCKED) due
-             WHERE r.id = due.id
-         RETURNING {_R_COLUMNS}""",
-        now,
-        limit,
+        """WITH due AS (
+               UPDATE auth_requests r SET status = 'expired', decided_at = $1
+                WHERE r.id = ANY(ARRAY(SELECT id FROM auth_requests
+                                        WHERE status = 'pending' AND expires_at <= $1
+                                        ORDER BY expires_at
+                                        LIMIT $2
+                                        FOR UPDATE SKIP LOCKED))
+            RETURNING r.id, r.client_id, r.delivery_mode),
+           links AS (
+               UPDATE device_page_refs SET used_at = $1
+                WHERE auth_request_id IN (SELECT id FROM due) AND used_at IS NULL),
+           history AS (
+               INSERT INTO auth_request_history (auth_request_id, status, at, service)
+               SELECT id, 'expired', $1, $3 FROM due)
+           SELECT id, client_id, delivery_mode FROM due""",
+        now, limit, service,
     )
-    return [AuthRequest(**dict(row)) for row in rows]
+    return [Expired(**dict(row)) for row in rows]
+
+
+async def notify_changed_many(conn: asyncpg.Connection, request_ids: list[UUID]) -> None:
+    """Wake the long polls of these requests (delivered only if the transaction commits)."""
+    await conn.execute("SELECT pg_notify($1, id::text) FROM unnest($2::uuid[]) id",
+                       REQUEST_CHANGED_CHANNEL, request_ids)
 
 
 async def fail(conn: asyncpg.Connection, request_id: UUID, reason: str, now: datetime) -> AuthRequest | None:
@@ -265,14 +289,14 @@ async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetim
     re-announcement on each."""
     rows = await conn.fetch(
         f"""UPDATE auth_requests r SET reannounced = r.reannounced + 1
-              FROM (SELECT a.id FROM auth_requests a
-                     WHERE a.status = 'pending' AND a.created_at < $1 AND a.reannounced < $2
-                       AND NOT EXISTS (SELECT 1 FROM notification_attempts n WHERE n.auth_request_id = a.id)
-                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.auth_request_id = a.id)
-                     ORDER BY a.created_at
-                     LIMIT $3
-                     FOR UPDATE SKIP LOCKED) lost
-             WHERE r.id = lost.id
+             WHERE r.id = ANY(ARRAY(
+                   SELECT a.id FROM auth_requests a
+                    WHERE a.status = 'pending' AND a.created_at < $1 AND a.reannounced < $2
+                      AND NOT EXISTS (SELECT 1 FROM notification_attempts n WHERE n.auth_request_id = a.id)
+                      AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.auth_request_id = a.id)
+                    ORDER BY a.created_at
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED))
          RETURNING {_R_COLUMNS}""",
         created_before, max_reannounce, limit,
     )

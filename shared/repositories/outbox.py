@@ -29,6 +29,22 @@ async def add(conn: asyncpg.Connection, event: Event) -> None:
     await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
 
 
+async def add_many(conn: asyncpg.Connection, events: list[Event]) -> None:
+    """``add`` for many events: one INSERT and one NOTIFY."""
+    if not events:
+        return
+    # The bodies go as JSON text, serialised by pydantic in one call each (its fastest path).
+    await conn.execute(
+        """INSERT INTO outbox (message_id, routing_key, body, auth_request_id)
+           SELECT message_id, routing_key, body::jsonb, auth_request_id
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[])
+                  AS e(message_id, routing_key, body, auth_request_id)""",
+        [e.message_id for e in events], [e.routing_key for e in events],
+        [e.model_dump_json() for e in events], [e.request_id for e in events],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
