@@ -183,6 +183,7 @@ async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
         history = await auth_requests.history(conn, request.id)
         notifications = await attempts.notifications(conn, request.id)
         deliveries = await attempts.deliveries(conn, request.id)
+        interval = await auth_requests.current_interval(conn, request)
     return {
         "auth_req_id": args.auth_req_id,
         "status": request.status,
@@ -199,7 +200,7 @@ async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
         "failure_reason": request.failure_reason,
         "delivery_state": request.delivery_state,
         "reannounced": request.reannounced,
-        "interval": request.interval_sec,
+        "interval": interval,
         "history": [{"status": h["status"], "at": h["at"], "service": h["service"],
                      **({"detail": h["detail"]} if h["detail"] else {})} for h in history],
         "notifications": notifications,

@@ -4,7 +4,8 @@
 - processed-event ids older than PROCESSED_EVENTS_KEPT_DAYS (no message is redelivered that
   late: retries end within the request's lifetime);
 - sign-in attempt counters whose window has passed (a flood of made-up usernames leaves one
-  row each).
+  row each);
+- poll stamps older than POLL_MARKS_KEPT_DAYS (no request lives that long).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from datetime import timedelta
 from shared.domain.attempts_limit import WINDOW
 from shared.logging import get_logger
 from shared.loops import run_periodically
-from shared.repositories import jtis, processed_events, throttle
+from shared.repositories import auth_requests, jtis, processed_events, throttle
 from shared.runtime import Runtime
 
 INTERVAL_SEC = 60.0
 PROCESSED_EVENTS_KEPT_DAYS = 7
+POLL_MARKS_KEPT_DAYS = 2
 log = get_logger("ciba.housekeeping")
 
 
@@ -28,9 +30,10 @@ async def clean_once(rt: Runtime) -> None:
     purged_jtis = await jtis.purge_expired(rt.pool, now)
     purged_events = await processed_events.purge_older_than(rt.pool, now - timedelta(days=PROCESSED_EVENTS_KEPT_DAYS))
     purged_counters = await throttle.purge_older_than(rt.pool, now - WINDOW)
-    if purged_jtis or purged_events or purged_counters:
+    purged_marks = await auth_requests.purge_poll_marks(rt.pool, now - timedelta(days=POLL_MARKS_KEPT_DAYS))
+    if purged_jtis or purged_events or purged_counters or purged_marks:
         log.info("housekeeping_done", jtis=purged_jtis, processed_events=purged_events,
-                 login_throttle=purged_counters)
+                 login_throttle=purged_counters, poll_marks=purged_marks)
 
 
 async def run(rt: Runtime, stop: asyncio.Event) -> None:

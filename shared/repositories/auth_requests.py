@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.domain.slow_down import SLOW_DOWN_STEP_SEC
 from shared.events import Event
 from shared.repositories.outbox import OUTBOX_CHANNEL
 
@@ -30,7 +31,6 @@ class AuthRequest:
     client_notification_token_enc: str | None
     status: str
     interval_sec: int | None
-    last_polled_at: datetime | None
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
@@ -45,7 +45,7 @@ class AuthRequest:
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
-    " binding_message, client_notification_token_enc, status, interval_sec, last_polled_at,"
+    " binding_message, client_notification_token_enc, status, interval_sec,"
     " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at,"
     " push_payload_enc, delivery_state, reannounced"
 )
@@ -70,10 +70,10 @@ def from_record(row: asyncpg.Record) -> AuthRequest:
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
         f"INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
-        req.client_notification_token_enc, req.status, req.interval_sec, req.last_polled_at,
+        req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
         req.failure_reason, req.tokens_issued_at,
     )
@@ -85,18 +85,18 @@ async def insert_announced(conn: asyncpg.Connection, req: AuthRequest, *, servic
     await conn.execute(
         f"""WITH request AS (
                 INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES
-                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                 RETURNING id),
             history AS (
                 INSERT INTO auth_request_history (auth_request_id, status, at, service)
-                SELECT id, $11, $14, $21 FROM request),
+                SELECT id, $11, $13, $20 FROM request),
             announced AS (
                 INSERT INTO outbox (message_id, routing_key, body, auth_request_id)
-                SELECT $22, $23, $24, id FROM request)
-            SELECT pg_notify($25, '')""",
+                SELECT $21, $22, $23, id FROM request)
+            SELECT pg_notify($24, '')""",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
-        req.client_notification_token_enc, req.status, req.interval_sec, req.last_polled_at,
+        req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
         req.failure_reason, req.tokens_issued_at, service,
         event.message_id, event.routing_key, event.model_dump(mode="json"), OUTBOX_CHANNEL,
@@ -119,38 +119,40 @@ async def get_by_hash(conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash:
 class Poll:
     request: AuthRequest
     too_fast: bool
+    interval_sec: int | None  # what the request is held to now (grown by each slow_down)
 
 
 async def record_poll(
     conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash: bytes, client_id: str, now: datetime
 ) -> Poll | None:
     """One statement per poll (CIBA 7.3): stamp the poll and, when a pending request is polled
-    sooner than its interval, grow the interval by 5 s (CIBA 11, slow_down). ``None`` when the
-    auth_req_id is unknown or belongs to another client."""
+    sooner than its interval, grow the interval by SLOW_DOWN_STEP_SEC (CIBA 11, slow_down).
+    ``None`` when the auth_req_id is unknown or belongs to another client.
+
+    The stamp lives in the unlogged table poll_marks (migration 0009): a poll writes no WAL
+    and waits for no disk flush, and a crash of Postgres only forgets a slow_down."""
     row = await conn.fetchrow(
-        f"""WITH old AS (
-                SELECT id, last_polled_at, interval_sec,
-                       (status = 'pending' AND last_polled_at IS NOT NULL
-                        AND $3 < last_polled_at + make_interval(secs => interval_sec)) AS too_fast
-                FROM auth_requests
-                WHERE auth_req_id_hash = $1 AND client_id = $2
-                FOR UPDATE)
-            UPDATE auth_requests r
-               SET last_polled_at = $3,
-                   interval_sec = CASE WHEN old.too_fast THEN old.interval_sec + 5
-                                       ELSE old.interval_sec END
-              FROM old
-             WHERE r.id = old.id
-         RETURNING {_R_COLUMNS}, old.too_fast""",
-        auth_req_id_hash,
-        client_id,
-        now,
+        f"""WITH r AS (
+                SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = $1 AND client_id = $2),
+            mark AS (
+                INSERT INTO poll_marks AS m (auth_request_id, last_polled_at, interval_sec)
+                SELECT id, $3, coalesce(interval_sec, 0) FROM r
+                ON CONFLICT (auth_request_id) DO UPDATE SET
+                    too_fast = EXCLUDED.last_polled_at < m.last_polled_at + make_interval(secs => m.interval_sec),
+                    interval_sec = CASE
+                        WHEN EXCLUDED.last_polled_at < m.last_polled_at + make_interval(secs => m.interval_sec)
+                        THEN m.interval_sec + $4 ELSE m.interval_sec END,
+                    last_polled_at = EXCLUDED.last_polled_at
+                RETURNING too_fast, interval_sec)
+            SELECT r.*, mark.too_fast AND r.status = 'pending' AS too_fast, mark.interval_sec AS held_to
+              FROM r, mark""",
+        auth_req_id_hash, client_id, now, SLOW_DOWN_STEP_SEC,
     )
     if row is None:
         return None
     values = dict(row)
-    too_fast = values.pop("too_fast")
-    return Poll(AuthRequest(**values), bool(too_fast))
+    too_fast, held_to = values.pop("too_fast"), values.pop("held_to")
+    return Poll(AuthRequest(**values), bool(too_fast), held_to if values["interval_sec"] is not None else None)
 
 
 async def decide(
@@ -203,6 +205,18 @@ async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int, servic
         now, limit, service,
     )
     return [Expired(**dict(row)) for row in rows]
+
+
+async def current_interval(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest) -> int | None:
+    """The interval the request is held to now: its initial one, grown by each slow_down."""
+    held_to = await conn.fetchval("SELECT interval_sec FROM poll_marks WHERE auth_request_id = $1", request.id)
+    return held_to if held_to is not None else request.interval_sec
+
+
+async def purge_poll_marks(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
+    """Forget the poll stamps of requests last polled before ``cutoff`` (long finished)."""
+    result = await conn.execute("DELETE FROM poll_marks WHERE last_polled_at < $1", cutoff)
+    return int(result.split()[-1])
 
 
 async def notify_changed_many(conn: asyncpg.Connection, request_ids: list[UUID]) -> None:

@@ -57,7 +57,7 @@ async def make_request(pool: asyncpg.Pool, clock: FrozenClock) -> AsyncIterator[
             auth_req_id_enc=secrets.encrypt(auth_req_id), client_id=f"client-{tag}", sub=f"sub-{tag}",
             delivery_mode="poll", scope=["openid"], acr_values=None, binding_message=None,
             client_notification_token_enc=None, status="pending", interval_sec=5,
-            last_polled_at=None, created_at=now, expires_at=now + timedelta(seconds=lifetime),
+            created_at=now, expires_at=now + timedelta(seconds=lifetime),
             decided_at=None, auth_time=None, acr=None, failure_reason=None, tokens_issued_at=None,
         )
         async with pool.acquire() as conn:

@@ -87,7 +87,7 @@ async def create_request(runtime: Runtime) -> AsyncIterator[CreateRequest]:
             id=uuid.uuid4(), auth_req_id_hash=rt.secrets.hash(auth_req_id),
             auth_req_id_enc=rt.secrets.encrypt(auth_req_id), client_id=client.client_id, sub=user.sub,
             delivery_mode="poll", scope=["openid"], acr_values=None, binding_message=None,
-            client_notification_token_enc=None, status="pending", interval_sec=5, last_polled_at=None,
+            client_notification_token_enc=None, status="pending", interval_sec=5,
             created_at=now, expires_at=now + timedelta(seconds=600), decided_at=None, auth_time=None,
             acr=None, failure_reason=None, tokens_issued_at=None,
         )

@@ -164,7 +164,7 @@ async def handle(request: web.Request) -> web.Response:
         auth_req_id_enc=secrets.encrypt(auth_req_id), client_id=client.client_id, sub=user.sub,
         delivery_mode=mode, scope=scopes, acr_values=acr_values, binding_message=binding_message,
         client_notification_token_enc=secrets.encrypt(notification_token) if notification_token else None,
-        status="pending", interval_sec=interval, last_polled_at=None, created_at=now,
+        status="pending", interval_sec=interval, created_at=now,
         expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
         acr=None, failure_reason=None, tokens_issued_at=None,
     )

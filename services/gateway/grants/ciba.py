@@ -51,7 +51,7 @@ async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | N
     if _is_waiting(request, now) and not poll.too_fast and wait:
         request = await _hold(gw, request, wait, now)
         now = rt.clock.now()
-    return await _answer(gw, client, request, now, too_fast=poll.too_fast)
+    return await _answer(gw, client, request, now, too_fast=poll.too_fast, interval=poll.interval_sec)
 
 
 def _is_waiting(request: AuthRequest, now: datetime) -> bool:
@@ -77,14 +77,14 @@ async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime) -> 
 
 
 async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, *,
-                  too_fast: bool) -> dict[str, Any]:
+                  too_fast: bool, interval: int | None) -> dict[str, Any]:
     rt = gw.rt
     status = request.status
     if status == "expired" or (status == "pending" and request.expires_at <= now):
         raise ExpiredToken("the auth_req_id has expired")
     if status == "pending":
         if too_fast:
-            raise SlowDown(f"poll at most every {request.interval_sec} seconds")
+            raise SlowDown(f"poll at most every {interval} seconds")
         raise AuthorizationPending("the user has not yet decided")
     if status == "denied":
         raise AccessDenied("the user denied the request")
