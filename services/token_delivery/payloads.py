@@ -49,15 +49,11 @@ async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client:
     """The push token payload: the kept one on a retry, else mint and keep it atomically."""
     if request.push_payload_enc:
         return json.loads(rt.secrets.decrypt(request.push_payload_enc))
-    async with rt.pool.acquire() as conn, conn.transaction():
-        token_set = await issue_for_request(conn, minter, request, client, config=rt.config,
-                                            now=rt.clock.now(), service=rt.service,
-                                            push_auth_req_id=auth_req_id)
-        if token_set is None:  # another delivery minted them first
-            current = await auth_requests.get(conn, request.id)
-            if current is None or current.push_payload_enc is None:
-                raise GiveUp("tokens were already issued and are no longer held for delivery")
-            return json.loads(rt.secrets.decrypt(current.push_payload_enc))
-        payload = {**token_set.as_response(), "auth_req_id": auth_req_id}
-        await auth_requests.store_push_payload(conn, request.id, rt.secrets.encrypt(json.dumps(payload)))
-        return payload
+    token_set = await issue_for_request(rt.pool, minter, request, client, config=rt.config, now=rt.clock.now(),
+                                        service=rt.service, push_auth_req_id=auth_req_id)
+    if token_set is not None:
+        return {**token_set.as_response(), "auth_req_id": auth_req_id}
+    current = await auth_requests.get(rt.pool, request.id)  # another delivery minted them first
+    if current is None or current.push_payload_enc is None:
+        raise GiveUp("tokens were already issued and are no longer held for delivery")
+    return json.loads(rt.secrets.decrypt(current.push_payload_enc))

@@ -45,23 +45,13 @@ async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str
         await auth_requests.insert_announced(conn, request, service=service, event=event)
 
 
-async def decide(conn: asyncpg.Connection, request_id: UUID, *, approved: bool, now: datetime,
-                 auth_time: datetime | None, acr: str | None, service: str) -> AuthRequest | None:
+async def decide(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest, *, approved: bool,
+                 now: datetime, auth_time: datetime | None, acr: str | None, service: str) -> AuthRequest | None:
     """The user's decision; None when the request was no longer pending (or had expired)."""
-    async with conn.transaction():
-        decided = await auth_requests.decide(conn, request_id, approved=approved, now=now,
-                                             auth_time=auth_time, acr=acr)
-        if decided is None:
-            return None
-        await device_refs.use_all(conn, request_id, now)
-        await auth_requests.add_history(conn, request_id, decided.status, now, service)
-        await auth_requests.notify_changed(conn, request_id)
-        await outbox.add(
-            conn,
-            AuthRequestDecided(request_id=request_id, decision=decided.status,
-                               delivery_mode=decided.delivery_mode, occurred_at=now),
-        )
-        return decided
+    event = AuthRequestDecided(request_id=request.id, decision="approved" if approved else "denied",
+                               delivery_mode=request.delivery_mode, occurred_at=now)
+    return await auth_requests.decide(conn, request.id, approved=approved, now=now, auth_time=auth_time,
+                                      acr=acr, service=service, event=event)
 
 
 async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,

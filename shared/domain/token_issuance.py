@@ -1,8 +1,8 @@
 """Minting the token set of a grant: used by /token (poll, ping) and by token-delivery (push).
 
-Tokens are handed out once per request: ``issue_for_request`` first moves the request from
-approved to tokens_issued with a conditional update, so a second exchange (or a racing one)
-gets nothing.
+Tokens are handed out once per request: ``issue_for_request`` moves the request from approved
+to tokens_issued with a conditional update, in the same statement that records the tokens and
+the history row, so a second exchange (or a racing one) gets nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import orjson
 
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets, new_token
@@ -67,10 +68,17 @@ class Minter:
     issuer: str
 
     async def mint(self, conn: asyncpg.Connection, client: Client, grant: Grant, *,
-                   config: ServerConfig, now: datetime, push_auth_req_id: str | None = None) -> TokenSet:
-        """Sign the tokens and record them in the caller's transaction. For push delivery
-        (``push_auth_req_id``) the id_token also carries the auth_req_id and rt_hash
-        (CIBA Core 10.3.1)."""
+                   config: ServerConfig, now: datetime) -> TokenSet:
+        """Sign the tokens and record them in the caller's transaction."""
+        token_set, records = self.build(client, grant, config=config, now=now)
+        await tokens.insert_many(conn, records)
+        return token_set
+
+    def build(self, client: Client, grant: Grant, *, config: ServerConfig, now: datetime,
+              push_auth_req_id: str | None = None) -> tuple[TokenSet, list[TokenRecord]]:
+        """Sign the tokens, and the records that make them known (and revocable), without
+        storing them yet. For push delivery (``push_auth_req_id``) the id_token also carries the
+        auth_req_id and rt_hash (CIBA Core 10.3.1)."""
         jti = uuid4()
         access_token = jose_tokens.sign(
             self.keyring, jose_tokens.ACCESS_TOKEN_ALG,
@@ -81,14 +89,13 @@ class Minter:
             ),
             typ="at+jwt",
         )
-        await tokens.insert(conn, self._record(jti, "access", None, client, grant, now,
-                                               now + timedelta(seconds=config.accessTokenLifetime)))
+        records = [self._record(jti, "access", None, client, grant, now,
+                                now + timedelta(seconds=config.accessTokenLifetime))]
         refresh_token = None
         if REFRESH_TOKEN_GRANT in client.grant_types:
             refresh_token = new_token(32)
-            await tokens.insert(conn, self._record(
-                uuid4(), "refresh", self.secrets.hash(refresh_token), client, grant, now,
-                now + timedelta(seconds=config.refreshTokenLifetime)))
+            records.append(self._record(uuid4(), "refresh", self.secrets.hash(refresh_token), client, grant, now,
+                                        now + timedelta(seconds=config.refreshTokenLifetime)))
         alg = client.id_token_signed_response_alg
         extra: dict[str, Any] = {"at_hash": jose_tokens.half_hash(access_token, alg)}
         if push_auth_req_id is not None:
@@ -104,7 +111,7 @@ class Minter:
             ),
         )
         return TokenSet(access_token, config.accessTokenLifetime, id_token, refresh_token,
-                        grant.scope)
+                        grant.scope), records
 
     @staticmethod
     def _record(token_id: UUID, kind: str, token_hash: bytes | None, client: Client, grant: Grant,
@@ -117,18 +124,20 @@ class Minter:
         )
 
 
-async def issue_for_request(conn: asyncpg.Connection, minter: Minter, request: AuthRequest,
+async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Minter, request: AuthRequest,
                             client: Client, *, config: ServerConfig, now: datetime, service: str,
                             push_auth_req_id: str | None = None) -> TokenSet | None:
-    """approved -> tokens_issued and the token set, in the caller's transaction (or a new
-    one); None if another exchange got there first."""
-    async with conn.transaction():
-        issued = await auth_requests.mark_tokens_issued(conn, request.id, now)
-        if issued is None:
-            return None
-        grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
-                      auth_time=request.auth_time, acr=request.acr)
-        token_set = await minter.mint(conn, client, grant, config=config, now=now,
-                                      push_auth_req_id=push_auth_req_id)
-        await auth_requests.add_history(conn, request.id, "tokens_issued", now, service)
-        return token_set
+    """approved -> tokens_issued and the token set, in one statement; None if another exchange
+    got there first. For push delivery the payload (the token response plus the auth_req_id)
+    is kept encrypted on the request in the same statement, so a retried push carries the same
+    tokens."""
+    grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
+                  auth_time=request.auth_time, acr=request.acr)
+    token_set, records = minter.build(client, grant, config=config, now=now, push_auth_req_id=push_auth_req_id)
+    push_payload_enc = None
+    if push_auth_req_id is not None:
+        payload = {**token_set.as_response(), "auth_req_id": push_auth_req_id}
+        push_payload_enc = minter.secrets.encrypt(orjson.dumps(payload).decode())
+    issued = await auth_requests.issue_tokens(conn, request.id, now=now, service=service, records=records,
+                                              push_payload_enc=push_payload_enc)
+    return token_set if issued else None

@@ -15,6 +15,7 @@ import asyncpg
 from shared.domain.slow_down import SLOW_DOWN_STEP_SEC
 from shared.events import Event
 from shared.repositories.outbox import OUTBOX_CHANNEL
+from shared.repositories.tokens import TokenRecord
 
 
 @dataclass(frozen=True)
@@ -156,19 +157,32 @@ async def record_poll(
 
 
 async def decide(
-    conn: asyncpg.Connection, request_id: UUID, *, approved: bool, now: datetime,
-    auth_time: datetime | None, acr: str | None,
+    conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, approved: bool, now: datetime,
+    auth_time: datetime | None, acr: str | None, service: str, event: Event,
 ) -> AuthRequest | None:
-    """pending -> approved | denied, unless it expired meanwhile."""
-    return _from_row(
-        await conn.fetchrow(
-            f"""UPDATE auth_requests
-                   SET status = $2, decided_at = $3, auth_time = $4, acr = $5
+    """pending -> approved | denied, unless it expired meanwhile, announced: the device links
+    used up, the history row, the event in the outbox, and the NOTIFYs that wake the relay and
+    the request's long polls, all in one statement (one round trip between the user's tap and
+    the news of it). None when the request was no longer pending."""
+    row = await conn.fetchrow(
+        f"""WITH decided AS (
+                UPDATE auth_requests SET status = $2, decided_at = $3, auth_time = $4, acr = $5
                  WHERE id = $1 AND status = 'pending' AND expires_at > $3
-             RETURNING {_COLUMNS}""",
-            request_id, "approved" if approved else "denied", now, auth_time, acr,
-        )
+             RETURNING {_COLUMNS}),
+            links AS (
+                UPDATE device_page_refs SET used_at = $3
+                 WHERE auth_request_id IN (SELECT id FROM decided) AND used_at IS NULL),
+            history AS (
+                INSERT INTO auth_request_history (auth_request_id, status, at, service)
+                SELECT id, status, $3, $6 FROM decided),
+            announced AS (
+                INSERT INTO outbox (message_id, routing_key, body, auth_request_id)
+                SELECT $7, $8, $9::text::jsonb, id FROM decided)
+            SELECT d.*, pg_notify($10, d.id::text) AS woke, pg_notify($11, '') AS relayed FROM decided d""",
+        request_id, "approved" if approved else "denied", now, auth_time, acr, service,
+        event.message_id, event.routing_key, event.model_dump_json(), REQUEST_CHANGED_CHANNEL, OUTBOX_CHANNEL,
     )
+    return from_record(row) if row else None
 
 
 @dataclass(frozen=True)
@@ -237,16 +251,32 @@ async def fail(conn: asyncpg.Connection, request_id: UUID, reason: str, now: dat
     )
 
 
-async def mark_tokens_issued(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> AuthRequest | None:
-    """approved -> tokens_issued: tokens are handed out once per request."""
-    return _from_row(
-        await conn.fetchrow(
-            f"""UPDATE auth_requests SET status = 'tokens_issued', tokens_issued_at = $2
-                 WHERE id = $1 AND status = 'approved'
-             RETURNING {_COLUMNS}""",
-            request_id, now,
-        )
-    )
+async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, now: datetime,
+                       service: str, records: list[TokenRecord], push_payload_enc: str | None) -> bool:
+    """approved -> tokens_issued, the tokens' records (one grant: the request's) and the history
+    row, in one statement; for push, the encrypted payload kept for delivery too. False when the
+    request was not approved (tokens are handed out once)."""
+    return bool(await conn.fetchval(
+        """WITH issued AS (
+               UPDATE auth_requests SET status = 'tokens_issued', tokens_issued_at = $2,
+                                        push_payload_enc = coalesce($4, push_payload_enc)
+                WHERE id = $1 AND status = 'approved'
+            RETURNING id, client_id, sub, scope, auth_time, acr),
+           recorded AS (
+               INSERT INTO tokens (id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr,
+                                   issued_at, expires_at)
+               SELECT t.id, t.kind, t.token_hash, i.id, i.client_id, i.sub, i.scope, i.auth_time, i.acr, $2,
+                      t.expires_at
+                 FROM issued i, unnest($5::uuid[], $6::text[], $7::bytea[], $8::timestamptz[])
+                      AS t(id, kind, token_hash, expires_at)),
+           history AS (
+               INSERT INTO auth_request_history (auth_request_id, status, at, service)
+               SELECT id, 'tokens_issued', $2, $3 FROM issued)
+           SELECT true FROM issued""",
+        request_id, now, service, push_payload_enc,
+        [r.id for r in records], [r.kind for r in records], [r.token_hash for r in records],
+        [r.expires_at for r in records],
+    ))
 
 
 async def add_history(
@@ -282,10 +312,6 @@ REQUEST_CHANGED_CHANNEL = "ciba_request_changed"
 async def notify_changed(conn: asyncpg.Connection, request_id: UUID) -> None:
     """Wake long polls waiting on this request (delivered only if the transaction commits)."""
     await conn.execute("SELECT pg_notify($1, $2)", REQUEST_CHANGED_CHANNEL, str(request_id))
-
-
-async def store_push_payload(conn: asyncpg.Connection, request_id: UUID, payload_enc: str) -> None:
-    await conn.execute("UPDATE auth_requests SET push_payload_enc = $2 WHERE id = $1", request_id, payload_enc)
 
 
 async def finish_delivery(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, state: str) -> None:

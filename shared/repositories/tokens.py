@@ -43,6 +43,11 @@ async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
     )
 
 
+async def insert_many(conn: asyncpg.Connection, records: list[TokenRecord]) -> None:
+    for record in records:
+        await insert(conn, record)
+
+
 async def get(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> TokenRecord | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tokens WHERE id = $1", token_id)
     return TokenRecord(**dict(row)) if row else None

@@ -5,6 +5,7 @@ nothing sleeps to make a request expire."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from services.request_processor import expiry_sweep
 from shared.clock import FrozenClock
 from shared.crypto import Secrets, new_token
 from shared.domain import lifecycle
+from shared.events import parse_event
 from shared.repositories import auth_requests, clients, device_refs, users
 from shared.repositories import config as config_repo
 from shared.repositories.auth_requests import AuthRequest
@@ -79,7 +81,13 @@ async def status_of(pool: asyncpg.Pool, request: AuthRequest) -> str:
 
 
 async def events_after_created(pool: asyncpg.Pool, request: AuthRequest) -> list[str]:
-    rows = await pool.fetch("SELECT routing_key FROM outbox WHERE auth_request_id = $1 ORDER BY id", request.id)
+    """The routing keys of the request's events after its created one; each body must be the
+    event a consumer can read."""
+    rows = await pool.fetch("SELECT routing_key, body FROM outbox WHERE auth_request_id = $1 ORDER BY id",
+                            request.id)
+    for row in rows:
+        event = parse_event(json.dumps(row["body"]))
+        assert (event.type, event.request_id) == (row["routing_key"], request.id)
     keys = [row["routing_key"] for row in rows]
     assert keys[0] == "auth_request.created"
     return keys[1:]
@@ -98,7 +106,7 @@ def ours(requests: list[AuthRequest], mine: list[AuthRequest]) -> list[uuid.UUID
 
 
 async def approve(conn: asyncpg.Connection, request: AuthRequest, now: datetime) -> AuthRequest | None:
-    return await lifecycle.decide(conn, request.id, approved=True, now=now, auth_time=now, acr="pwd",
+    return await lifecycle.decide(conn, request, approved=True, now=now, auth_time=now, acr="pwd",
                                   service="gateway")
 
 
@@ -239,7 +247,7 @@ async def test_decide_after_expiry_returns_none(pool, clock, make_request):
         await lifecycle.expire_due(conn, now=clock.now(), limit=1000, service=SERVICE)
 
         assert await approve(conn, request, clock.now()) is None
-        assert await lifecycle.decide(conn, request.id, approved=False, now=clock.now(), auth_time=None,
+        assert await lifecycle.decide(conn, request, approved=False, now=clock.now(), auth_time=None,
                                       acr=None, service="gateway") is None
 
     assert await assert_resolved_once(pool, request) == "expired"
@@ -262,7 +270,7 @@ async def test_second_decision_returns_none(pool, clock, make_request):
 
     async with pool.acquire() as conn:
         assert (await approve(conn, request, clock.now())).status == "approved"
-        assert await lifecycle.decide(conn, request.id, approved=False, now=clock.now(), auth_time=None,
+        assert await lifecycle.decide(conn, request, approved=False, now=clock.now(), auth_time=None,
                                       acr=None, service="gateway") is None
 
     assert await assert_resolved_once(pool, request) == "approved"

@@ -65,7 +65,7 @@ async def decide(gw: Gateway, auth_req_id: str, *, approved: bool) -> None:
     request = await auth_requests.get_by_hash(gw.rt.pool, gw.rt.secrets.hash(auth_req_id))
     assert request is not None
     async with gw.rt.pool.acquire() as conn:
-        decided = await lifecycle.decide(conn, request.id, approved=approved, now=gw.rt.clock.now(),
+        decided = await lifecycle.decide(conn, request, approved=approved, now=gw.rt.clock.now(),
                                          auth_time=gw.rt.clock.now(), acr="pwd", service="test")
     assert decided is not None
 

@@ -185,10 +185,9 @@ async def decide(request: web.Request) -> web.Response:
     if decision not in ("approve", "deny"):
         return render_message("Choose approve or deny",
                               "The request was not answered. Go back and choose.", status=400)
-    async with gw.rt.pool.acquire() as conn:
-        decided = await lifecycle.decide(
-            conn, page.request.id, approved=decision == "approve", now=gw.rt.clock.now(),
-            auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
+    decided = await lifecycle.decide(
+        gw.rt.pool, page.request, approved=decision == "approve", now=gw.rt.clock.now(),
+        auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
     if decided is None:
         return render_message("This request is closed",
                               "This sign-in request was already answered or has expired.",

@@ -97,9 +97,8 @@ async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: dateti
     if now > grant_deadline:
         raise ExpiredToken("the grant has expired")
 
-    async with rt.pool.acquire() as conn:
-        token_set = await issue_for_request(conn, gw.minter, request, client, config=rt.config,
-                                            now=now, service=rt.service)
+    token_set = await issue_for_request(rt.pool, gw.minter, request, client, config=rt.config,
+                                        now=now, service=rt.service)
     if token_set is None:
         raise InvalidGrant("tokens were already issued for this auth_req_id")
     log.info("tokens_issued", delivery_mode=request.delivery_mode)
