@@ -29,6 +29,7 @@ from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS
 from shared.crypto import new_token
+from shared.db.batching import Batcher
 from shared.domain import lifecycle
 from shared.events import AnyEvent, AuthRequestCreated
 from shared.logging import get_logger
@@ -75,6 +76,10 @@ class NotifyUser:
         self.rt = rt
         self.http = http
         self.registry = registry or NotifierRegistry()
+        # The messages in hand take their requests, and record their outcomes, together.
+        self._claims: Batcher[queries.Claim, queries.InHand | None] = Batcher(self._take_in_hand)
+        self._sent: Batcher[queries.Sent, bool] = Batcher(
+            lambda sent: queries.record_sent(self.rt.pool, sent, consumer=self.consumer))
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
         if not isinstance(event, AuthRequestCreated):
@@ -84,14 +89,12 @@ class NotifyUser:
         # One notifier at a time per request: a late event and its re-announcement must not
         # reach the user twice. The holder of the claim owns the outcome. The claim belongs to
         # the event, so when a notifier dies (or loses the database) mid-way, the redelivered
-        # event takes it back at once; a claim of another event lapses after ``hold``, and the
-        # request-processor's recovery re-announces the request (cibaNotificationRecoveryAfterSec
-        # is longer than any hold). Each attempt gets a fresh device-page reference.
-        hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
+        # event takes it back at once; a claim of another event lapses after its hold (see
+        # _take_in_hand), and the request-processor's recovery re-announces the request
+        # (cibaNotificationRecoveryAfterSec is longer than any hold). Each attempt gets a fresh
+        # device-page reference.
         ref = new_token(32)
-        in_hand = await queries.take_in_hand(
-            rt.pool, consumer=self.consumer, message_id=event.message_id, request_id=event.request_id,
-            ref_hash=rt.secrets.hash(ref), now=rt.clock.now(), hold=hold)
+        in_hand = await self._claims.submit(queries.Claim(event.message_id, event.request_id, rt.secrets.hash(ref)))
         if in_hand is None:
             reason = await queries.why_not(rt.pool, consumer=self.consumer, message_id=event.message_id,
                                            request_id=event.request_id)
@@ -140,10 +143,15 @@ class NotifyUser:
             raise GiveUp(summary)
         raise RetryLater(summary)
 
+    async def _take_in_hand(self, claims: list[queries.Claim]) -> list[queries.InHand | None]:
+        config: dict[str, Any] = self.rt.config.cibaEndUserNotificationConfig
+        hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
+        return await queries.take_in_hand(self.rt.pool, claims, consumer=self.consumer, now=self.rt.clock.now(),
+                                          hold=hold)
+
     async def _record_sent(self, request_id: UUID, delivery: Delivery, notifier: str, detail: str) -> None:
-        recorded = await queries.record_sent(
-            self.rt.pool, consumer=self.consumer, message_id=delivery.event.message_id, request_id=request_id,
-            attempt=delivery.attempt, notifier=notifier, detail=detail[:500], at=self.rt.clock.now())
+        recorded = await self._sent.submit(queries.Sent(
+            delivery.event.message_id, request_id, delivery.attempt, notifier, detail[:500], self.rt.clock.now()))
         if not recorded:
             raise AlreadyProcessed
         delivery.recorded = True

@@ -1,11 +1,12 @@
-"""The notifier's SQL: one statement to take a request in hand, one to record that the user was
-reached.
+"""The notifier's SQL: one statement to take requests in hand, one to record that their users
+were reached, each for every message the notifier holds at that moment.
 
 A notification used to cost about a dozen round trips to Postgres (the event seen? the
 request, notified already? the user, the client, the claim, the device link, the devices, then
 a transaction of four). On a 2-core machine each round trip is a socket write, a wake-up of
 Postgres and a read; under load they were a third of the notifier's CPU (py-spy). Data-modifying
-CTEs do the same work in two statements, each its own transaction.
+CTEs do the same work in two statements, and the notifier sends each for all the messages in
+hand at once (shared.db.batching).
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ class DeviceRow:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One message's wish to notify the user of one request."""
+
+    message_id: UUID
+    request_id: UUID
+    ref_hash: bytes  # the device link's keyed hash, stored if the claim is granted
+
+
+@dataclass(frozen=True)
 class InHand:
     """A pending request this event now holds the claim to notify, with what the plugins need."""
 
@@ -42,37 +52,47 @@ class InHand:
     devices: list[DeviceRow]
 
 
-async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
-                       request_id: UUID, ref_hash: bytes, now: datetime, hold: timedelta) -> InHand | None:
-    """Claim the right to notify the user of ``request_id`` for ``hold`` on behalf of this event
-    and store the device link ``ref_hash``, if the event is new, the request pending and not yet
-    notified, and no other event's claim holds (the same event may take its own claim back).
-    None when there is nothing to do; ``why_not`` tells which."""
-    row = await conn.fetchrow(
-        """WITH claimed AS (
-               UPDATE auth_requests r SET notify_claimed_at = $5, notify_claimed_by = $2
-                WHERE r.id = $3 AND r.status = 'pending'
-                  AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.message_id = $2)
+async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, claims: list[Claim], *, consumer: str,
+                       now: datetime, hold: timedelta) -> list[InHand | None]:
+    """For each claim: take the right to notify the user of its request for ``hold`` on behalf
+    of its message and store its device link, if the message is new, the request pending and
+    not yet notified, and no other message's claim holds (a message may take its own claim
+    back). None where there is nothing to do; ``why_not`` tells which."""
+    rows = await conn.fetch(
+        """WITH wanted AS (
+               SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::bytea[]) AS w(message_id, request_id, ref_hash)),
+           claimed AS (
+               UPDATE auth_requests r SET notify_claimed_at = $5, notify_claimed_by = w.message_id
+                 FROM wanted w
+                WHERE r.id = ANY($3::uuid[]) AND r.id = w.request_id AND r.status = 'pending'
+                  AND NOT EXISTS (SELECT 1 FROM processed_events p
+                                   WHERE p.consumer = $1 AND p.message_id = w.message_id)
                   AND NOT EXISTS (SELECT 1 FROM notification_attempts a
                                    WHERE a.auth_request_id = r.id AND a.outcome = 'sent')
-                  AND (r.notify_claimed_at IS NULL OR r.notify_claimed_by = $2
+                  AND (r.notify_claimed_at IS NULL OR r.notify_claimed_by = w.message_id
                        OR r.notify_claimed_at <= $5::timestamptz - $6::interval)
-            RETURNING r.id, r.sub, r.client_id, r.scope, r.acr_values, r.binding_message, r.expires_at),
+            RETURNING w.message_id, w.ref_hash, r.id, r.sub, r.client_id, r.scope, r.acr_values,
+                      r.binding_message, r.expires_at),
            linked AS (
                INSERT INTO device_page_refs (ref_hash, auth_request_id, created_at)
-               SELECT $4, id, $5 FROM claimed)
-           SELECT c.id AS request_id, c.sub, c.scope, c.acr_values, c.binding_message, c.expires_at,
+               SELECT ref_hash, id, $5 FROM claimed)
+           SELECT c.message_id, c.id AS request_id, c.sub, c.scope, c.acr_values, c.binding_message, c.expires_at,
                   u.username, u.email, u.phone_number, coalesce(cl.client_name, cl.client_id) AS client_name,
                   coalesce((SELECT jsonb_agg(jsonb_build_object(
                                 'id', d.id, 'token_enc', d.token_enc, 'last_registered_at', d.last_registered_at)
                                 ORDER BY d.created_at)
                               FROM devices d WHERE d.sub = c.sub), '[]'::jsonb) AS devices
              FROM claimed c JOIN users u ON u.sub = c.sub JOIN clients cl ON cl.client_id = c.client_id""",
-        consumer, message_id, request_id, ref_hash, now, hold,
+        consumer, [c.message_id for c in claims], [c.request_id for c in claims], [c.ref_hash for c in claims],
+        now, hold,
     )
-    if row is None:
-        return None
+    granted = {row["message_id"]: _in_hand(row) for row in rows}
+    return [granted.get(claim.message_id) for claim in claims]
+
+
+def _in_hand(row: asyncpg.Record) -> InHand:
     fields: dict[str, Any] = dict(row)
+    del fields["message_id"]
     fields["devices"] = [DeviceRow(UUID(d["id"]), d["token_enc"], datetime.fromisoformat(d["last_registered_at"]))
                          for d in fields["devices"]]
     return InHand(**fields)
@@ -100,16 +120,32 @@ async def why_not(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, mes
     return "another notifier is notifying this request, or its user or client was removed"
 
 
-async def record_sent(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
-                      request_id: UUID, attempt: int, notifier: str, detail: str, at: datetime) -> bool:
-    """Record the event as processed and the notification as sent, in one statement; False when
-    another delivery of the event recorded it first."""
-    return bool(await conn.fetchval(
+@dataclass(frozen=True)
+class Sent:
+    message_id: UUID
+    request_id: UUID
+    attempt: int
+    notifier: str
+    detail: str
+    at: datetime
+
+
+async def record_sent(conn: asyncpg.Connection | asyncpg.Pool, sent: list[Sent], *, consumer: str) -> list[bool]:
+    """For each: the message recorded as processed and the notification as sent, in one
+    statement for all; False where another delivery of the message recorded it first."""
+    rows = await conn.fetch(
         """WITH processed AS (
-               INSERT INTO processed_events (consumer, message_id) VALUES ($1, $2)
-               ON CONFLICT DO NOTHING RETURNING true)
+               INSERT INTO processed_events (consumer, message_id)
+               SELECT $1, m FROM unnest($2::uuid[]) m
+               ON CONFLICT DO NOTHING RETURNING message_id)
            INSERT INTO notification_attempts (auth_request_id, attempt, notifier, outcome, detail, at)
-           SELECT $3, $4, $5, 'sent', $6, $7 FROM processed
-           RETURNING true""",
-        consumer, message_id, request_id, attempt, notifier, detail, at,
-    ))
+           SELECT s.request_id, s.attempt, s.notifier, 'sent', s.detail, s.at
+             FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::timestamptz[])
+                  AS s(message_id, request_id, attempt, notifier, detail, at)
+            WHERE s.message_id IN (SELECT message_id FROM processed)
+        RETURNING auth_request_id""",
+        consumer, [s.message_id for s in sent], [s.request_id for s in sent], [s.attempt for s in sent],
+        [s.notifier for s in sent], [s.detail for s in sent], [s.at for s in sent],
+    )
+    recorded = {row["auth_request_id"] for row in rows}
+    return [s.request_id in recorded for s in sent]
