@@ -12,12 +12,17 @@ from services.gateway.context import Gateway
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
+from shared.db.batching import Batcher
+from shared.domain import lifecycle
 from shared.domain.token_issuance import Minter
 from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import get_logger
 from shared.outbound import address_policy, create_session
 from shared.passwords import Passwords
+from shared.repositories import users
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.users import User
 from shared.runtime import Runtime, run_service, start_watchers
 
 SERVICE = "gateway"
@@ -38,10 +43,14 @@ async def build_gateway(rt: Runtime) -> Gateway:
                           user_agent="ciba-gateway")
     checks = PasswordChecks(Passwords(rt.settings.argon2_params), threads=rt.settings.password_check_threads,
                             max_waiting=rt.settings.password_check_queue)
+    new_requests: Batcher[AuthRequest, None] = Batcher(
+        lambda requests: lifecycle.create_many(rt.pool, requests, service=rt.service))
+    login_hints: Batcher[str, list[User]] = Batcher(
+        lambda hints: users.find_by_login_hints(rt.pool, hints, rt.config.backchannelLoginHintClaims))
     return Gateway(rt=rt, clients=clients, keyring=keyring,
                    minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
                    client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http,
-                   password_checks=checks)
+                   password_checks=checks, new_requests=new_requests, login_hints=login_hints)
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

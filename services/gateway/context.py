@@ -12,10 +12,13 @@ from services.gateway.long_poll import RequestWaiters
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.config.model import ServerConfig
+from shared.db.batching import Batcher
 from shared.domain.token_issuance import Minter
 from shared.errors import AccessDenied
 from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import KeyRing
+from shared.repositories.auth_requests import AuthRequest
+from shared.repositories.users import User
 from shared.runtime import Runtime
 
 
@@ -30,6 +33,10 @@ class Gateway:
     rate_limiter: RateLimiter
     http: aiohttp.ClientSession  # outbound: clients' jwks_uri
     password_checks: PasswordChecks
+    # New requests (without a per-user cap) stored together, and login_hints looked up
+    # together: one statement a batch each (shared.db.batching).
+    new_requests: Batcher[AuthRequest, None]
+    login_hints: Batcher[str, list[User]]
 
     async def close(self) -> None:
         await self.http.close()

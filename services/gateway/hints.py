@@ -30,7 +30,7 @@ def choose_hint(params: Form) -> tuple[str, str]:
 
 async def resolve_user(gw: Gateway, client: Client, name: str, value: str) -> User:
     if name == "login_hint":
-        matches = await users.find_by_login_hint(gw.rt.pool, value, gw.rt.config.backchannelLoginHintClaims)
+        matches = await gw.login_hints.submit(value)
     elif name == "login_hint_token":
         claim, wanted = await _login_hint_token_subject(gw, client, value)
         matches = await users.find_by_claim(gw.rt.pool, claim, wanted)

@@ -20,7 +20,8 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     def __init__(self, run_many: Callable[[list[T]], Awaitable[list[R]]], *, max_size: int = 200) -> None:
-        """``run_many`` gets the items of one batch and returns one result per item, in order."""
+        """``run_many`` gets the items of one batch and returns one result per item, in order;
+        a result that is an exception is raised to that item's caller alone."""
         self._run_many = run_many
         self._max_size = max_size
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
@@ -61,5 +62,9 @@ class Batcher(Generic[T, R]):
                     future.set_exception(exc)
             return
         for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
                 future.set_result(result)

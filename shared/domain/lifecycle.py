@@ -27,13 +27,40 @@ class TooManyPending(Exception):
     """The user already has backchannelMaxPendingPerUser pending requests."""
 
 
+def created_event(request: AuthRequest) -> AuthRequestCreated:
+    return AuthRequestCreated(request_id=request.id, client_id=request.client_id,
+                              delivery_mode=request.delivery_mode, occurred_at=request.created_at)
+
+
+async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
+                      service: str) -> list[asyncpg.IntegrityConstraintViolationError | None]:
+    """Store new requests made at the same moment (no per-user cap to enforce), each with its
+    history and its event, in one statement. Should the statement fail on one request (its
+    client or user removed meanwhile), each is stored on its own, so that one fails alone;
+    returns, per request, None or the error that refused it."""
+    created = [(request, created_event(request)) for request in requests]
+    try:
+        await auth_requests.insert_announced_many(pool, created, service=service)
+        return [None] * len(requests)
+    except asyncpg.IntegrityConstraintViolationError:
+        if len(requests) == 1:
+            raise
+    outcomes: list[asyncpg.IntegrityConstraintViolationError | None] = []
+    for request, event in created:
+        try:
+            await auth_requests.insert_announced(pool, request, service=service, event=event)
+            outcomes.append(None)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
 async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str,
                  max_pending_per_user: int = 0) -> None:
     """Store a new request with its history and its AuthRequestCreated event. With
     ``max_pending_per_user`` the user's row is locked while counting, so concurrent requests
     cannot slip past the cap together."""
-    event = AuthRequestCreated(request_id=request.id, client_id=request.client_id,
-                               delivery_mode=request.delivery_mode, occurred_at=request.created_at)
+    event = created_event(request)
     if max_pending_per_user <= 0:
         await auth_requests.insert_announced(conn, request, service=service, event=event)
         return

@@ -69,6 +69,28 @@ async def find_by_login_hint(
     return [User(**dict(row)) for row in rows]
 
 
+async def find_by_login_hints(
+    conn: asyncpg.Connection | asyncpg.Pool, hints: list[str], claims: list[str]
+) -> list[list[User]]:
+    """``find_by_login_hint`` for several hints in one statement: for each, at most two users."""
+    rows = await conn.fetch(
+        f"""SELECT h.i, u.* FROM unnest($1::text[]) WITH ORDINALITY AS h(hint, i)
+            CROSS JOIN LATERAL (
+                SELECT {_COLUMNS} FROM users
+                 WHERE ('username' = ANY($2) AND username = h.hint)
+                    OR ('email' = ANY($2) AND lower(email) = lower(h.hint))
+                    OR ('phone_number' = ANY($2) AND phone_number = h.hint)
+                 LIMIT 2) u""",
+        hints,
+        claims,
+    )
+    found: list[list[User]] = [[] for _ in hints]
+    for row in rows:
+        values = dict(row)
+        found[values.pop("i") - 1].append(User(**values))
+    return found
+
+
 async def set_user_code(conn: asyncpg.Connection, username: str, code_hash: str) -> bool:
     result = await conn.execute(
         "UPDATE users SET user_code_hash = $2 WHERE username = $1", username, code_hash

@@ -3,12 +3,14 @@ status of section 13, driven over HTTP against the real database."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from services.gateway.context import Gateway
+from shared.repositories import auth_requests
 from tests.support.gateway_client import Client, add_user, register, server_property
 
 
@@ -205,3 +207,48 @@ async def test_binding_message_length_is_bounded_whatever_the_pattern(
     assert answer == status, body
     if status == 400:
         assert body["error"] == "invalid_binding_message"
+
+
+async def test_requests_arriving_together_are_each_stored_and_answered(http, gateway, client) -> None:
+    """Concurrent requests share one statement (Gateway.new_requests, Gateway.login_hints);
+    each still gets its own auth_req_id, for its own user, with its own event."""
+    people = [await add_user(gateway) for _ in range(8)]
+    answers = await asyncio.gather(*(post(http, client, {"scope": "openid", "login_hint": person.username})
+                                     for person in people))
+    assert [status for status, _, _ in answers] == [200] * 8
+    for person, (_, body, _) in zip(people, answers, strict=True):
+        stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(body["auth_req_id"]))
+        assert stored is not None and stored.sub == person.sub
+        events = await gateway.rt.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE auth_request_id = $1 AND routing_key = 'auth_request.created'",
+            stored.id)
+        assert events == 1
+    unknown = await asyncio.gather(post(http, client, {"scope": "openid", "login_hint": "nobody-at-all"}),
+                                   post(http, client, {"scope": "openid", "login_hint": people[0].username}))
+    assert [(status, body.get("error")) for status, body, _ in unknown] == [(400, "unknown_user_id"), (200, None)]
+
+
+async def test_a_request_whose_client_vanished_fails_alone_in_its_batch(gateway) -> None:
+    """One bad request in a shared statement is retried alone; the others are stored."""
+    from datetime import timedelta
+    from uuid import uuid4
+
+    from shared.domain import lifecycle
+    from shared.repositories.auth_requests import AuthRequest
+
+    user = await add_user(gateway)
+    now = gateway.rt.clock.now()
+    client_id = (await gateway.rt.pool.fetchval("SELECT client_id FROM clients LIMIT 1"))
+
+    def request(client: str) -> AuthRequest:
+        return AuthRequest(id=uuid4(), auth_req_id_hash=uuid4().bytes, auth_req_id_enc="x", client_id=client,
+                           sub=user.sub, delivery_mode="poll", scope=["openid"], acr_values=None,
+                           binding_message=None, client_notification_token_enc=None, status="pending",
+                           interval_sec=5, created_at=now, expires_at=now + timedelta(minutes=5),
+                           decided_at=None, auth_time=None, acr=None, failure_reason=None, tokens_issued_at=None)
+
+    good, orphan = request(client_id), request("no-such-client")
+    outcomes = await lifecycle.create_many(gateway.rt.pool, [good, orphan], service="test")
+    assert outcomes[0] is None and outcomes[1] is not None
+    assert await auth_requests.get(gateway.rt.pool, good.id) is not None
+    assert await auth_requests.get(gateway.rt.pool, orphan.id) is None
