@@ -367,14 +367,17 @@ async def finish_delivery(conn: asyncpg.Connection | asyncpg.Pool, request_id: U
 
 async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetime, max_reannounce: int,
                             limit: int) -> list[AuthRequest]:
-    """Pending requests old enough to have been notified, with no notification attempt and no
-    event waiting in the outbox: their created event was lost or dead-lettered. Counts the
-    re-announcement on each."""
+    """Pending requests old enough to have been notified, never claimed by a notifier, with no
+    notification attempt and no event waiting in the outbox: their created event was lost or
+    dead-lettered. Counts the re-announcement on each. (A notifier claims every request it
+    takes in hand, and one that dies holding a claim sees its message redelivered; the
+    unclaimed are few, and the index auth_requests_unclaimed holds just them.)"""
     rows = await conn.fetch(
         f"""UPDATE auth_requests r SET reannounced = r.reannounced + 1
              WHERE r.id = ANY(ARRAY(
                    SELECT a.id FROM auth_requests a
-                    WHERE a.status = 'pending' AND a.created_at < $1 AND a.reannounced < $2
+                    WHERE a.status = 'pending' AND a.notify_claimed_at IS NULL
+                      AND a.created_at < $1 AND a.reannounced < $2
                       AND NOT EXISTS (SELECT 1 FROM notification_attempts n WHERE n.auth_request_id = a.id)
                       AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.auth_request_id = a.id)
                     ORDER BY a.created_at
