@@ -6,6 +6,7 @@
 #   make logs    follow the services' logs
 #   make test    run the tests (PYTEST_ARGS='-k poll -x' to pass arguments to pytest)
 #   make chaos   the fault campaign: real faults under load, about 7 minutes (CI runs it too)
+#   make bench   the performance figures, against the stack `make up` started (bench/README.md)
 #   make lint    ruff
 #   make venv    create .venv and install the project with its test extras and the example plugin
 #
@@ -30,7 +31,7 @@ ISSUER = $${CIBA_ISSUER:-http://127.0.0.1:8080}
 
 export VENV RUN_DIR
 
-.PHONY: help venv up down status test chaos lint logs
+.PHONY: help venv up down status test chaos bench lint logs
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -76,6 +77,9 @@ test: venv
 
 chaos: venv
 	'$(VENV)/bin/pytest' -q -rA tests/chaos $(PYTEST_ARGS)
+
+bench: venv
+	'$(VENV)/bin/python' bench/run.py $(BENCH_ARGS)
 
 lint: venv
 	'$(VENV)/bin/ruff' check .
