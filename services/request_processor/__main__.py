@@ -1,11 +1,12 @@
 """ciba-request-processor: time and the lifecycle (outbox relay, expiry sweep, recovery of
-requests whose created event was lost)."""
+requests whose created event was lost), housekeeping, and vacuuming the queue-like tables
+when Postgres's autovacuum is off."""
 
 from __future__ import annotations
 
 import asyncio
 
-from services.request_processor import expiry_sweep, housekeeping, recovery
+from services.request_processor import expiry_sweep, housekeeping, recovery, vacuum
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.bus.topology import declare_consumer_topology
@@ -28,6 +29,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
             asyncio.create_task(expiry_sweep.run(rt, stop), name="expiry-sweep"),
             asyncio.create_task(recovery.run(rt, stop), name="recovery"),
             asyncio.create_task(housekeeping.run(rt, stop), name="housekeeping"),
+            asyncio.create_task(vacuum.run(rt, stop), name="vacuum"),
         ]
         log.info("service_ready")
         await stop.wait()
