@@ -1,6 +1,6 @@
 """How fast the expiry sweep expires requests that fall due together.
 
-    .venv/bin/python bench/expiry_sweep.py [--requests N] [--database-url URL]
+    .venv/bin/python -m bench.expiry_sweep [--requests N] [--database-url URL]
 
 Creates a scratch database on the server of CIBA_DATABASE_URL (or --database-url), loads N
 pending requests whose deadline has passed (half ping, half poll, as one set-based INSERT),

@@ -1,6 +1,6 @@
 """Latency and throughput of the hot paths against a running stack (`make up`).
 
-    .venv/bin/python bench/http_latency.py [--issuer URL] [--requests N] [--concurrency C]
+    .venv/bin/python -m bench.http_latency [--issuer URL] [--requests N] [--concurrency C]
 
 Creates a user (ciba-admin) and a poll client, then measures POST /bc-authorize (one
 transaction: request, history, outbox event) and POST /token polls on pending requests (one
@@ -37,8 +37,8 @@ def percentiles(samples: list[float]) -> str:
 async def run(issuer: str, total: int, concurrency: int) -> None:
     username = f"bench-{uuid.uuid4().hex[:8]}"
     admin = Path(sys.executable).parent / "ciba-admin"
-    subprocess.run([str(admin), "user", "add", username, "--password", "bench-password-1"],
-                   check=True, capture_output=True)
+    subprocess.run([str(admin), "user", "add", username, "--password-stdin"],
+                   check=True, capture_output=True, input=b"bench-password-1\n")
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{issuer}/register", json={
                 "grant_types": [CIBA_GRANT], "backchannel_token_delivery_mode": "poll"}) as response:

@@ -1,6 +1,6 @@
 """Do polls and /bc-authorize stay as fast when the tables hold a production's history?
 
-    make up && .venv/bin/python bench/large_tables.py [--finished 1000000] [--pending 100000]
+    make up && .venv/bin/python -m bench.large_tables [--finished 1000000] [--pending 100000]
 
 Measures /token polls and /bc-authorize (the reference harness, as `make bench` does) on the
 running stack, then fills its database with FINISHED finished requests (tokens issued,

@@ -1,6 +1,6 @@
 """A real sign-in's latency while the account page is flooded with made-up usernames.
 
-    .venv/bin/python bench/login_flood.py [--issuer URL] [--flood N] [--sources K] [--seconds S]
+    .venv/bin/python -m bench.login_flood [--issuer URL] [--flood N] [--sources K] [--seconds S]
 
 Each made-up username still costs one argon2 check (so timing does not tell which accounts
 exist). N concurrent "attackers" post such logins to /device/account/user-code in a loop,
@@ -44,7 +44,8 @@ async def sign_in(http: aiohttp.ClientSession, issuer: str, username: str, passw
 async def run(issuer: str, flood: int, sources: int, seconds: float) -> None:
     username, password = f"bench-{uuid.uuid4().hex[:8]}", "bench-password-1"
     admin = Path(sys.executable).parent / "ciba-admin"
-    subprocess.run([str(admin), "user", "add", username, "--password", password], check=True, capture_output=True)
+    subprocess.run([str(admin), "user", "add", username, "--password-stdin"], check=True, capture_output=True,
+                   input=f"{password}\n".encode())
     statuses: collections.Counter[int] = collections.Counter()
     deadline = time.monotonic() + seconds
 

@@ -1,6 +1,6 @@
 """Do notifications and callbacks scale out, and is each event still handled once?
 
-    make up && CIBA_ENV=development .venv/bin/python bench/replicas.py [--requests 3000]
+    make up && CIBA_ENV=development .venv/bin/python -m bench.replicas [--requests 3000]
 
 Against the running stack, twice: with the one notifier and one token-delivery that
 `make up` started, then with a second replica of each (started here, stopped at the end).
@@ -107,7 +107,7 @@ async def one_round(issuer: str, pool: asyncpg.Pool, secrets: Secrets, count: in
             await asyncio.gather(*(start(n) for n in range(count)))
         await until(lambda: len(receivers.webhooks) >= count, 120)
         notify_s = receivers.last_webhook - began
-        requests = [await auth_requests.get_by_hash(pool, secrets.hash(i)) for i in ids]
+        requests = [await auth_requests.get_by_hash(pool, secrets.hashes(i)) for i in ids]
         decided_at = time.monotonic()
         now = datetime.now(UTC)
         await asyncio.gather(*(lifecycle.decide(pool, r, approved=True, now=now, auth_time=now, acr="pwd",
@@ -136,7 +136,8 @@ async def one_round(issuer: str, pool: asyncpg.Pool, secrets: Secrets, count: in
 
 
 def start_replicas() -> list[subprocess.Popen[bytes]]:
-    env = {"CIBA_ENV": "development", "CIBA_LOG_FORMAT": "json", **os.environ}
+    # The second replicas have no management listener: the first ones hold the default ports.
+    env = {"CIBA_ENV": "development", "CIBA_LOG_FORMAT": "json", **os.environ, "CIBA_MANAGEMENT_PORT": "0"}
     started = []
     for service in ("notifier", "token-delivery"):
         log = open(ROOT / ".run" / f"{service}-2.log", "ab")  # noqa: SIM115 - owned by the process

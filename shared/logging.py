@@ -1,8 +1,11 @@
 """Structured logs (structlog): JSON lines or console, one context across the four services.
 
-``auth_req_id`` is bound into the context (``bind_request``) wherever a request is handled and
-is carried in message headers, so a single grep over every service's log shows a request's
-whole life. A last-line-of-defence processor masks values under names that hold secrets.
+A request's ``auth_req`` (a fingerprint of its auth_req_id: the first 12 hex digits of its
+SHA-256, never the auth_req_id itself) is bound into the context wherever the request is
+handled and is carried in message headers, so a single grep over every service's log shows a
+request's whole life (``ciba-admin request show`` prints it). On the gateway every line of an
+HTTP request also carries its ``request_id``. A last-line-of-defence processor masks values
+under names that hold secrets, and turns any ``auth_req_id`` into its fingerprint.
 
 Our own lines take structlog's native path: a level filter at the call site, a few processors,
 orjson, one write. Going through the standard library's logging cost about 15 % of the
@@ -13,6 +16,7 @@ same way and go to the same stream.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import threading
@@ -49,7 +53,17 @@ NOTIFICATION_LOGGER = "ciba.notification"
 def _mask_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     for key in event_dict.keys() & SENSITIVE_KEYS:
         event_dict[key] = "***"
+    if "auth_req_id" in event_dict:
+        value = event_dict.pop("auth_req_id")
+        if isinstance(value, str):
+            event_dict.setdefault("auth_req", auth_req_fingerprint(value))
     return event_dict
+
+
+def auth_req_fingerprint(auth_req_id: str) -> str:
+    """What the logs and message headers carry instead of an auth_req_id (which a client could
+    redeem at /token): enough to correlate, nothing to redeem."""
+    return hashlib.sha256(auth_req_id.encode()).hexdigest()[:12]
 
 
 def _add_logger_name(logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +188,11 @@ def get_logger(name: str = "ciba") -> FilteringBoundLogger:
 
 @contextmanager
 def bind_request(**ids: Any) -> Iterator[None]:
-    """Bind request identifiers (auth_req_id, client_id, message_id) for the block."""
+    """Bind request identifiers (auth_req_id, which lines show as its fingerprint, client_id,
+    message_id) for the block."""
     present = {key: value for key, value in ids.items() if value is not None}
+    # The fingerprint once, at binding, not on every line of the block.
+    if isinstance(present.get("auth_req_id"), str):
+        present["auth_req"] = auth_req_fingerprint(present.pop("auth_req_id"))
     with structlog.contextvars.bound_contextvars(**present):
         yield

@@ -4,11 +4,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.logging import get_logger
 
 log = get_logger("ciba.loops")
+
+T = TypeVar("T")
+
+
+class NotYet(Exception):
+    """Raised by an attempt of ``retry_until`` whose peer answered but is not ready yet."""
+
+
+class GaveUp(Exception):
+    """``retry_until`` ran out of time; the message is why the last attempt failed."""
+
+
+async def retry_until(attempt: Callable[[], Awaitable[T]], *, timeout: float,
+                      retry_on: tuple[type[BaseException], ...], event: str | None = None,
+                      first_delay: float = 0.5, max_delay: float = 5.0) -> T:
+    """Call ``attempt`` until it returns, waiting with doubling back-off after each failure
+    that is one of ``retry_on`` (or NotYet), and logging ``event`` with the reason when named.
+    Raises GaveUp once the next try would fall past ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = first_delay
+    while True:
+        try:
+            return await attempt()
+        except (NotYet, *retry_on) as exc:
+            reason = str(exc)[:200] or type(exc).__name__
+        if loop.time() + delay > deadline:
+            raise GaveUp(reason)
+        if event is not None:
+            log.warning(event, error=reason, retry_in=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)
 
 
 async def wait_or_stop(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:

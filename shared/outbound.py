@@ -29,6 +29,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from shared import tracing
+
 if TYPE_CHECKING:
     from shared.runtime import Runtime
 
@@ -166,7 +168,8 @@ def create_session(*, ca_bundle: str | None, policy: Callable[[], AddressPolicy]
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=ssl_context(ca_bundle),
                                      limit=200, limit_per_host=20)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 headers={"User-Agent": user_agent}, middlewares=(refuse_literal_addresses,))
+                                 headers={"User-Agent": user_agent},
+                                 middlewares=(refuse_literal_addresses, *tracing.client_middlewares()))
 
 
 @dataclass(frozen=True)

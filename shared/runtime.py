@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 from pydantic import ValidationError
 
+from shared import metrics, tracing
 from shared.clock import Clock, SystemClock
 from shared.config.live import LiveConfig
 from shared.config.model import ServerConfig
@@ -27,10 +29,14 @@ from shared.db import migrate
 from shared.db.listener import PgListener
 from shared.db.pool import connect, create_pool
 from shared.logging import configure_logging, get_logger
+from shared.loops import GaveUp, NotYet, retry_until
+from shared.management import Readiness, create_management_app, start_management
 from shared.repositories.auth_requests import AuthRequest
-from shared.settings import Settings
+from shared.settings import Settings, describe_invalid
 
 log = get_logger("ciba.runtime")
+
+_DATABASE_NOT_READY = (OSError, asyncpg.PostgresError)
 
 
 @dataclass
@@ -42,7 +48,13 @@ class Runtime:
     clock: Clock
     live_config: LiveConfig
     listener: PgListener
+    # Set when the process must stop: SIGTERM, or a dead side task after its grace period.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    readiness: Readiness = field(default_factory=Readiness)
     side_tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Why the process is failing (a side task died); it then exits with status 1.
+    failure: str | None = None
+    management: web.AppRunner | None = None
 
     @property
     def config(self) -> ServerConfig:
@@ -53,61 +65,123 @@ class Runtime:
         try:
             return self.secrets.decrypt(request.auth_req_id_enc)
         except DecryptionError:
-            log.error("auth_req_id_undecryptable", request_id=str(request.id))
+            log.error("auth_req_id_undecryptable", auth_request=str(request.id))
             return None
 
     def start_side_task(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` beside the service's work, supervised: if it ends before the process
+        is stopping (an exception, a return, a cancellation), readiness fails at once and the
+        process stops after ``side_task_exit_grace_sec``, then exits with status 1."""
         task = asyncio.ensure_future(coro)
         task.set_name(name)
-        task.add_done_callback(_report_crash)
+        task.add_done_callback(self._side_task_done)
         self.side_tasks.append(task)
         return task
 
+    def _side_task_done(self, task: asyncio.Task[Any]) -> None:
+        if self.stop.is_set():
+            return  # it ended because the process is stopping
+        if task.cancelled():
+            error = "cancelled"
+        elif task.exception() is not None:
+            error = repr(task.exception())[:300]
+        else:
+            error = "returned"
+        grace = self.settings.side_task_exit_grace_sec
+        log.error("side_task_crashed", task=task.get_name(), error=error, exit_in_sec=grace)
+        if self.failure is None:
+            self.failure = f"side task {task.get_name()} died: {error}"
+            asyncio.get_running_loop().call_later(grace, self.stop.set)
 
-def _report_crash(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("side_task_crashed", task=task.get_name(), error=repr(task.exception()))
+    async def _side_tasks_alive(self) -> str | None:
+        return self.failure
+
+    async def _postgres_answers(self) -> str | None:
+        await self.pool.fetchval("SELECT 1")
+        return None
+
+    async def _listening(self) -> str | None:
+        return None if self.listener.connected.is_set() else "the LISTEN connection is down"
+
+    async def serve_management(self, configure: Callable[[web.Application], None] | None = None) -> None:
+        """Start the management listener; ``configure`` adds the service's own routes."""
+        app = create_management_app(self.readiness)
+        if configure is not None:
+            configure(app)
+        self.management = await start_management(
+            app, self.settings.management_host, self.settings.management_port_of(self.service),
+            reuse_port=self.service == "gateway" and self.settings.http_workers > 1)
 
 
 async def wait_for_database(dsn: str, *, timeout: float = 60.0) -> None:
     """Compose and Kubernetes may start us before Postgres answers: wait, then fail clearly."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.5
-    while True:
+    async def answers() -> None:
         try:
             conn = await connect(dsn)
+        except asyncpg.InvalidCatalogNameError:
+            return  # the server answers; a missing database is not something to wait for
+        await conn.close()
+
+    try:
+        await retry_until(answers, timeout=timeout, retry_on=_DATABASE_NOT_READY, event="database_not_ready")
+    except GaveUp as exc:
+        raise RuntimeError(f"database not reachable: {exc}") from None
+
+
+async def wait_for_schema(dsn: str, *, timeout: float = 60.0) -> None:
+    """A service started beside its migration job (a Compose one-shot, a Kubernetes Job)
+    waits until the schema is at the version its code needs, then fails clearly."""
+    needed = migrate.needed_version()
+
+    async def current() -> None:
+        conn = await connect(dsn)
+        try:
+            await migrate.refuse_newer(conn)  # no use waiting: a newer schema stays newer
+            version = await migrate.current_version(conn)
+        finally:
             await conn.close()
-            return
-        except (OSError, asyncpg.PostgresError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise RuntimeError(f"database not reachable: {exc}") from exc
-            log.warning("database_not_ready", error=str(exc)[:200], retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        if version < needed:
+            raise NotYet(f"the database schema is at version {version}")
+
+    try:
+        await retry_until(current, timeout=timeout, retry_on=_DATABASE_NOT_READY, event="schema_not_ready")
+    except GaveUp as exc:
+        raise RuntimeError(f"{exc}; this release needs version {needed}: run `ciba-admin db upgrade`") from None
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, service: str, *,
-                       clock: Clock | None = None) -> AsyncIterator[Runtime]:
-    await wait_for_database(settings.database_url)
+async def open_runtime(settings: Settings, service: str, *, clock: Clock | None = None,
+                       stop: asyncio.Event | None = None) -> AsyncIterator[Runtime]:
+    await wait_for_database(settings.database_url, timeout=settings.startup_wait_sec)
     if settings.migrate_on_start:
         conn = await connect(settings.database_url)
         try:
+            await migrate.refuse_newer(conn)
             await migrate.upgrade(conn)
         finally:
             await conn.close()
+    else:
+        await wait_for_schema(settings.database_url, timeout=settings.startup_wait_sec)
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max, connect_timeout=settings.db_connect_timeout_sec)
     listener = PgListener(settings.database_url)
-    secrets = Secrets(settings.secret_key_bytes)
+    secrets = Secrets(settings.master_keys)
     live_config = LiveConfig(pool, settings.env, secrets)
     await live_config.load()
     live_config.attach(listener)
     rt = Runtime(settings=settings, service=service, pool=pool, secrets=secrets, clock=clock or SystemClock(),
-                 live_config=live_config, listener=listener)
+                 live_config=live_config, listener=listener, stop=stop or asyncio.Event())
+    metrics.start(service, pool_state=lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(),
+                                               pool.get_max_size()))
+    rt.readiness.add("postgres", rt._postgres_answers)
+    rt.readiness.add("listener", rt._listening)
+    rt.readiness.add("side_tasks", rt._side_tasks_alive)
     try:
         yield rt
     finally:
+        rt.stop.set()
+        if rt.management is not None:
+            await rt.management.cleanup()
         for task in rt.side_tasks:
             task.cancel()
         for task in rt.side_tasks:
@@ -116,30 +190,46 @@ async def open_runtime(settings: Settings, service: str, *,
         await pool.close()
 
 
-def start_watchers(rt: Runtime) -> None:
-    """Start the LISTEN connection and the config watcher (after all subscriptions)."""
+async def start_watchers(rt: Runtime) -> None:
+    """Start the LISTEN connection and the config watcher (after all subscriptions), and
+    return once the LISTEN connection is open: a service that says it is ready must not miss
+    a notification sent the moment after."""
     rt.start_side_task(rt.listener.run(), "pg-listener")
     rt.start_side_task(rt.live_config.watch(), "config-watcher")
+    try:
+        await asyncio.wait_for(rt.listener.connected.wait(), rt.settings.startup_wait_sec)
+    except TimeoutError:
+        raise RuntimeError(
+            f"the LISTEN connection did not open within {rt.settings.startup_wait_sec:g} s") from None
 
 
 Body = Callable[[Runtime, asyncio.Event], Awaitable[None]]
 
 
-def run_service(service: str, body: Body) -> None:
-    """The console-script entry point of a service."""
+def load_settings(service: str) -> Settings:
+    """The process settings from the environment; exit status 2 with one line when invalid."""
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as exc:
-        print(f"{service}: invalid settings: {_one_line(exc)}", file=sys.stderr)
+        print(f"{service}: invalid settings: {describe_invalid(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_service(service: str, body: Body, settings: Settings | None = None) -> None:
+    """The console-script entry point of a service."""
+    settings = settings or load_settings(service)
     configure_logging(service, settings.log_format, settings.log_level,
                       notification_log_file=settings.notification_log_file)
     try:
+        if tracing.configure(service):
+            log.info("tracing_enabled")
         with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
             runner.run(_run(settings, service, body))
     except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
         log.error("service_failed", error=str(exc) or type(exc).__name__)
         raise SystemExit(1) from None
+    finally:
+        tracing.shutdown()  # exports the spans still buffered
     log.info("service_stopped")
 
 
@@ -149,8 +239,14 @@ async def _run(settings: Settings, service: str, body: Body) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("service_starting", env=settings.env, namespace=settings.bus_namespace)
-    async with open_runtime(settings, service) as rt:
-        await body(rt, stop)
+    try:
+        async with open_runtime(settings, service, stop=stop) as rt:
+            await body(rt, stop)
+            if rt.failure is not None:
+                raise RuntimeError(rt.failure)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -161,10 +257,3 @@ def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]
 
         return uvloop.new_event_loop
     return None
-
-
-def _one_line(exc: ValidationError) -> str:
-    return "; ".join(
-        f"CIBA_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-        for err in exc.errors()
-    )

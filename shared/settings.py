@@ -7,13 +7,20 @@ tunes at run time (the server properties) lives in Postgres instead: see ``share
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import os
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.passwords import Argon2Params
 
@@ -21,17 +28,69 @@ from shared.passwords import Argon2Params
 DEVELOPMENT_SECRET_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
 
 
+# The settings that hold secrets (a key, a token, a password inside a URL): each may also be
+# read from a file, ``CIBA_<NAME>_FILE`` (a Docker or Kubernetes secret mount).
+SECRET_SETTINGS = ("secret_key", "secret_keys", "admin_token", "database_url", "amqp_url")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIBA_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment first; then, with ``CIBA_SECRETS_DIR``, one file per setting in that
+        directory, named like its variable (``CIBA_SECRET_KEY``): a Kubernetes Secret mounted
+        as a volume."""
+        secrets_dir = os.environ.get("CIBA_SECRETS_DIR")
+        if secrets_dir:
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``CIBA_<NAME>_FILE`` for the secret settings: the file's content, stripped of the
+        surrounding whitespace an editor or ``echo`` leaves."""
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_SETTINGS:
+            variable = f"CIBA_{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if os.environ.get(variable):
+                raise ValueError(f"{variable} and {variable}_FILE are both set: keep one")
+            if name in data:
+                continue  # given explicitly
+            try:
+                with open(path, encoding="utf-8") as file:
+                    data[name] = file.read().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                raise ValueError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+        return data
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/ciba"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     issuer: str = "http://127.0.0.1:8080"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # Gateway processes sharing the HTTP port (SO_REUSEPORT): one Python process serves on one
+    # core, so give a gateway with more cores more workers (services/gateway/workers.py).
+    http_workers: int = Field(default=1, ge=1, le=64)
     bus_namespace: str = Field(default="ciba", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # The type of the work, retry and dead-letter queues: quorum (replicated), or classic for a
+    # single-node broker that wants them and for installs made before quorum was the default.
+    bus_queue_type: Literal["quorum", "classic"] = "quorum"
     env: Literal["production", "development"] = "production"
     secret_key: SecretStr | None = None
+    # The master keys during a rotation, comma-separated, newest first: encryption and new
+    # hashes use the first, decryption and look-ups try each (shared/crypto.py).
+    secret_keys: SecretStr | None = None
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
     # The services' event loop: uvloop (faster socket I/O), or asyncio's own for debugging.
@@ -40,6 +99,9 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=10, ge=1)
     # Seconds to open a database connection before the attempt counts as an outage.
     db_connect_timeout_sec: float = Field(default=5.0, gt=0, le=120)
+    # Seconds a starting service waits for Postgres, for the schema its release needs (a
+    # migration job may still be running) and for RabbitMQ, before it exits with one line.
+    startup_wait_sec: float = Field(default=120.0, gt=0, le=3600)
     # The most a gateway request may take (a held long poll gets its wait on top): past it the
     # answer is 503 temporarily_unavailable, never a hang.
     http_request_timeout_sec: float = Field(default=15.0, gt=0, le=600)
@@ -54,6 +116,8 @@ class Settings(BaseSettings):
     # Extra CA certificates (PEM) trusted for outbound HTTPS (client notification endpoints),
     # besides the system store.
     outbound_ca_bundle: str | None = None
+    # Device-page templates that override the built-in ones by name (branding).
+    templates_dir: str | None = None
     # Apply pending migrations at start (under an advisory lock).
     migrate_on_start: bool = True
     # argon2id parameters for new password and user_code hashes (existing hashes keep theirs).
@@ -70,11 +134,25 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For the gateway believes (addresses or CIDR networks,
     # comma-separated). Empty: the TCP peer is the client.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The management listener (/health/live, /health/ready, /metrics; the gateway's also
+    # /admin/config). The port defaults per service (MANAGEMENT_PORTS); 0 turns it off.
+    management_host: str = "127.0.0.1"
+    management_port: int | None = Field(default=None, ge=0, le=65535)
+    # Seconds between a side task's death (readiness fails at once) and the process's exit
+    # with status 1, so the orchestrator restarts it.
+    side_task_exit_grace_sec: float = Field(default=5.0, ge=0, le=600)
 
     @field_validator("issuer")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _a_directory(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isdir(value):
+            raise ValueError(f"{value!r} is not a directory")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -95,20 +173,36 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
+        if self.secret_key is not None and self.secret_keys is not None:
+            raise ValueError("set CIBA_SECRET_KEY or CIBA_SECRET_KEYS, not both")
+        keys = self._configured_keys()
         if self.env == "production":
-            if self.secret_key is None:
+            if not keys:
                 raise ValueError("CIBA_SECRET_KEY is required when CIBA_ENV=production")
-            if self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY:
+            if DEVELOPMENT_SECRET_KEY in keys:
                 raise ValueError("CIBA_SECRET_KEY is the published development key; generate your own")
             if not self.issuer.startswith("https://"):
                 raise ValueError("CIBA_ISSUER must be an https URL when CIBA_ENV=production")
-        if self.secret_key is not None:
-            _check_fernet_key(self.secret_key.get_secret_value())
+        for key in keys:
+            _check_fernet_key(key)
+        if len(set(keys)) != len(keys):
+            raise ValueError("CIBA_SECRET_KEYS names a key twice")
         return self
+
+    def _configured_keys(self) -> list[str]:
+        if self.secret_keys is not None:
+            return [key.strip() for key in self.secret_keys.get_secret_value().split(",") if key.strip()]
+        return [self.secret_key.get_secret_value()] if self.secret_key is not None else []
 
     @property
     def development(self) -> bool:
         return self.env == "development"
+
+    def management_port_of(self, service: str) -> int:
+        """The management port of ``service``: the setting, else the service's default."""
+        if self.management_port is not None:
+            return self.management_port
+        return MANAGEMENT_PORTS.get(service, 0)
 
     @property
     def argon2_params(self) -> Argon2Params:
@@ -116,15 +210,28 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(network, strict=False) for network in self.trusted_proxies]
+        """Parsed once per distinct setting: the gateway reads it on every request."""
+        return _networks(tuple(self.trusted_proxies))
+
+    @property
+    def master_keys(self) -> list[bytes]:
+        """The master keys (url-safe base64 Fernet keys), newest first; the development key
+        when none is set."""
+        return [key.encode() for key in self._configured_keys()] or [DEVELOPMENT_SECRET_KEY.encode()]
 
     @property
     def secret_key_bytes(self) -> bytes:
-        """The url-safe base64 Fernet key; the development key when none is set."""
-        if self.secret_key is None:
-            return DEVELOPMENT_SECRET_KEY.encode()
-        return self.secret_key.get_secret_value().encode()
+        """The newest master key."""
+        return self.master_keys[0]
 
+
+@functools.cache
+def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(network, strict=False) for network in proxies]
+
+
+# Default management ports, one per service so that all four can run on one host.
+MANAGEMENT_PORTS = {"gateway": 9180, "request-processor": 9181, "notifier": 9182, "token-delivery": 9183}
 
 _FERNET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=$")
 
@@ -135,3 +242,13 @@ def _check_fernet_key(value: str) -> None:
             "CIBA_SECRET_KEY must be 32 random bytes in url-safe base64 "
             "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         )
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """Why the settings are invalid, on one line, naming each variable."""
+    parts = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        variable = "_".join(str(part) for part in error["loc"]).upper()
+        parts.append(f"CIBA_{variable}: {message}" if variable else message)
+    return "; ".join(parts)

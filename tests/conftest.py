@@ -49,7 +49,9 @@ def server_urls() -> Iterator[tuple[str, str, BrokerControl]]:
             from testcontainers.postgres import PostgresContainer
             from testcontainers.rabbitmq import RabbitMqContainer
 
-        with PostgresContainer("postgres:16", driver=None) as pg, RabbitMqContainer("rabbitmq:3.13") as mq:
+        postgres_image = os.environ.get("CIBA_POSTGRES_IMAGE", "postgres:16")
+        rabbitmq_image = os.environ.get("CIBA_RABBITMQ_IMAGE", "rabbitmq:3.13")
+        with PostgresContainer(postgres_image, driver=None) as pg, RabbitMqContainer(rabbitmq_image) as mq:
             params = mq.get_connection_params()
 
             def in_container(args: list[str]) -> None:

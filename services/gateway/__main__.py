@@ -6,9 +6,11 @@ import asyncio
 
 from aiohttp import web
 
-from services.gateway.app import create_app
+from services.gateway import workers
+from services.gateway.app import add_management_routes, create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
+from services.gateway.device import render
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
@@ -17,24 +19,26 @@ from shared.domain import lifecycle
 from shared.domain.token_issuance import Minter
 from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import ensure_signing_keys, load_keyring
-from shared.logging import get_logger
+from shared.logging import configure_logging, get_logger
 from shared.outbound import address_policy, create_session
 from shared.passwords import Passwords
 from shared.repositories import users
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.users import User
-from shared.runtime import Runtime, run_service, start_watchers
+from shared.runtime import Runtime, load_settings, run_service, start_watchers
 
 SERVICE = "gateway"
 log = get_logger("ciba.gateway")
 
 
 async def build_gateway(rt: Runtime) -> Gateway:
+    render.use_templates_dir(rt.settings.templates_dir)
     async with rt.pool.acquire() as conn:
         created = await ensure_signing_keys(conn, rt.secrets, rt.clock.now())
     if created:
         log.info("signing_keys_generated", kids=created)
-    keyring = await load_keyring(rt.pool, rt.secrets)
+    keyring = await load_keyring(rt.pool, rt.secrets, rt.clock)
+    keyring.attach(rt.listener)
     clients = ClientCache(rt.pool)
     clients.attach(rt.listener)
     waiters = RequestWaiters(max_held=rt.settings.long_poll_max_held)
@@ -55,17 +59,24 @@ async def build_gateway(rt: Runtime) -> Gateway:
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     gw = await build_gateway(rt)
+    rt.start_side_task(gw.keyring.watch(rt.pool), "key-watcher")
     runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
     await runner.setup()
-    site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port)
+    # Only workers share the port: a lone gateway still fails when the port is taken.
+    site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port,
+                       reuse_port=rt.settings.http_workers > 1)
     try:
-        await site.start()
-    except OSError as exc:
+        try:
+            await site.start()
+        except OSError as exc:
+            raise RuntimeError(f"cannot listen on {rt.settings.http_host}:{rt.settings.http_port}: "
+                               f"{exc.strerror or exc}") from None
+        await start_watchers(rt)
+        await rt.serve_management(lambda app: add_management_routes(app, gw))
+    except RuntimeError:
         await runner.cleanup()
         await gw.close()
-        raise RuntimeError(f"cannot listen on {rt.settings.http_host}:{rt.settings.http_port}: "
-                           f"{exc.strerror or exc}") from None
-    start_watchers(rt)
+        raise
     short = descriptors_short_by(rt.settings.long_poll_max_held)
     if short:
         log.warning("file_descriptor_limit_low", long_poll_max_held=rt.settings.long_poll_max_held,
@@ -74,6 +85,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
              listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
     await stop.wait()
     log.info("service_stopping")
+    gw.stopping = True
     # Held long polls answer now (each re-reads its request) instead of being cut off.
     gw.waiters.release_all()
     await runner.cleanup()  # stops accepting, lets requests in flight finish
@@ -81,7 +93,12 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    run_service(SERVICE, body)
+    settings = load_settings(SERVICE)
+    if settings.http_workers == 1:
+        run_service(SERVICE, body, settings)
+        return
+    configure_logging(SERVICE, settings.log_format, settings.log_level)
+    raise SystemExit(workers.serve(settings.http_workers, lambda: run_service(SERVICE, body, settings)))
 
 
 if __name__ == "__main__":

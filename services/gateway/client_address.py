@@ -25,6 +25,11 @@ def _trusted(address: str, proxies: Sequence[Network]) -> bool:
     return any(ip.version == network.version and ip in network for network in proxies)
 
 
+def from_trusted_proxy(request: web.Request, proxies: Sequence[Network]) -> bool:
+    """Whether the TCP peer is one of the operator's proxies (CIBA_TRUSTED_PROXIES)."""
+    return bool(proxies) and _trusted(request.remote or "", proxies)
+
+
 def client_address(request: web.Request, proxies: Sequence[Network]) -> str:
     peer = request.remote or "unknown"
     if not proxies or not _trusted(peer, proxies):

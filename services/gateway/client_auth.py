@@ -25,18 +25,16 @@ from joserfc.jwk import OctKey
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
+from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS
 from shared.errors import InvalidClient, InvalidRequest
 from shared.jose import jwt_checks
 from shared.jose.client_keys import ClientKeysUnavailable
-from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.logging import get_logger
+from shared.repositories import clients as clients_repo
 from shared.repositories import jtis
 from shared.repositories.clients import Client
 
-SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-HMAC_ALGS = ("HS256", "HS384", "HS512")
-ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
 ASSERTION_MAX_LIFETIME_SEC = 300
 # The parameters of CIBA Core 7.1 (they belong inside a signed request, never an assertion).
 AUTH_REQUEST_PARAMETERS = ("scope", "client_notification_token", "acr_values", "login_hint_token",
@@ -129,8 +127,13 @@ async def _by_secret(gw: Gateway, method: str, client_id: str, secret: str) -> C
     if client is None or client.client_secret_hash is None:
         gw.rt.secrets.hash(secret)  # same work as a real check, so timing does not tell
         raise InvalidClient("client authentication failed")
-    if not gw.rt.secrets.verify_hash(secret, client.client_secret_hash):
+    key = gw.rt.secrets.matching_key(secret, client.client_secret_hash)
+    if key is None:
         raise InvalidClient("client authentication failed")
+    if key > 0:  # hashed under an older master key: move it to the newest while we hold it
+        await clients_repo.store_secret(gw.rt.pool, client.client_id, gw.rt.secrets.hash(secret),
+                                        gw.rt.secrets.encrypt(secret))
+        log.info("client_secret_rehashed", client_id=client.client_id)
     return _check_method(client, method)
 
 

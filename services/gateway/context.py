@@ -37,6 +37,9 @@ class Gateway:
     # together: one statement a batch each (shared.db.batching).
     new_requests: Batcher[AuthRequest, None]
     login_hints: Batcher[str, list[User]]
+    # Set once SIGTERM arrived: answers then close their connection, so no client sends its
+    # next request on a keep-alive connection the stopping server is about to drop.
+    stopping: bool = False
 
     async def close(self) -> None:
         await self.http.close()

@@ -4,15 +4,22 @@ records secrets, and the headers every response carries."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import structlog
 from aiohttp import web
 
-from services.gateway.context import gateway
+from services.gateway.client_address import Network, client_address, from_trusted_proxy
+from services.gateway.context import GATEWAY, gateway
 from services.gateway.device.render import PageGone, render_message
 from services.gateway.long_poll import requested_wait
 from services.gateway.password_checks import ChecksBusy
+from shared import metrics, tracing
 from shared.db.errors import UNAVAILABLE
 from shared.errors import (
     InvalidRequest,
@@ -25,6 +32,11 @@ from shared.errors import (
 )
 from shared.logging import get_logger
 
+# The OAuth error code an answer carried, kept on the response for the metrics.
+ERROR_CODE = web.ResponseKey("ciba_error", str)
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"})
+# What a proxy's X-Request-Id may look like to be taken (anything else gets a fresh id).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 log = get_logger("ciba.gateway")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -32,7 +44,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def error_response(error: ProtocolError) -> web.Response:
-    return web.json_response(error.body(), status=error.status, headers={**NO_STORE, **error.headers()})
+    response = web.json_response(error.body(), status=error.status, headers={**NO_STORE, **error.headers()})
+    response[ERROR_CODE] = error.error  # for the metrics (ciba_http_requests_total{error})
+    return response
 
 
 def _is_page(request: web.Request) -> bool:
@@ -66,6 +80,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return gone.response
     except ChecksBusy as busy:
         log.warning("password_checks_busy", route=_route_name(request), retry_after=busy.retry_after)
+        metrics.RATE_LIMITED.labels("password_checks").inc()
         if _is_page(request):
             return render_message("Busy", f"Too many sign-ins at once. Try again in {busy.retry_after} seconds.",
                                   status=429, headers={"Retry-After": str(busy.retry_after)})
@@ -123,20 +138,69 @@ def _forget(task: asyncio.Task[web.StreamResponse]) -> None:
         log.info("abandoned_request_failed", error=type(task.exception()).__name__)
 
 
+@functools.cache
+def _http_metrics(route: str, method: str, status: int, error: str) -> tuple[Any, Any]:
+    """The metric children of one answer's labels, looked up once: prometheus-client's
+    labels() validates and locks on every call. Routes, methods, statuses and error codes are
+    bounded sets, so is this cache."""
+    return metrics.HTTP_REQUESTS.labels(route, method, str(status), error), metrics.HTTP_DURATION.labels(route)
+
+
+def _request_id(request: web.Request, proxies: list[Network]) -> str:
+    """The proxy's X-Request-Id when a trusted proxy sent a sane one, else a new short id."""
+    given = request.headers.get("X-Request-Id", "")
+    if given and _REQUEST_ID.fullmatch(given) and from_trusted_proxy(request, proxies):
+        return given
+    return secrets.token_hex(6)
+
+
 @web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
-    status = 500
+    status, error = 500, ""
+    proxies = request.app[GATEWAY].rt.settings.trusted_proxy_networks
+    request_id = _request_id(request, proxies)
     try:
-        response = await handler(request)
-        status = response.status
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            response = await handler(request)
+        status, error = response.status, response.get(ERROR_CODE, "")
+        response.headers["X-Request-Id"] = request_id
         return response
     except web.HTTPException as exc:
         status = exc.status
+        exc.headers["X-Request-Id"] = request_id
         raise
     finally:
-        log.info("http_request", method=request.method, route=_route_name(request),
-                 status=status, duration_ms=round((time.perf_counter() - started) * 1000, 2))
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        log.info("http_request", method=request.method, route=route, status=status,
+                 duration_ms=round(elapsed * 1000, 2), request_id=request_id,
+                 client=client_address(request, proxies))
+        # Only methods we route: anything else would let callers invent label values.
+        method = request.method if request.method in _METHODS else "other"
+        requests, duration = _http_metrics(route, method, status, error)
+        requests.inc()
+        duration.observe(elapsed)
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A server span per request, continuing the caller's ``traceparent`` (installed only while
+    tracing is on). Named by the route template, never the path: paths may carry secrets."""
+    route = _route_name(request)
+    method = request.method if request.method in _METHODS else "other"
+    with tracing.span(f"{method} {route}", headers=request.headers, kind="SERVER", attributes={
+            "http.request.method": method, "http.route": route, "url.scheme": request.scheme}) as opened:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            tracing.set_attributes(opened, http__response__status_code=exc.status)
+            raise
+        tracing.set_attributes(opened, http__response__status_code=response.status,
+                               ciba__error=response.get(ERROR_CODE))
+        if response.status >= 500:
+            tracing.mark_error(opened, str(response.status))
+        return response
 
 
 @web.middleware

@@ -26,6 +26,7 @@ from services.notifier.plugins.base import (
     RegisteredDevice,
 )
 from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
+from shared import metrics
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS
 from shared.crypto import new_token
@@ -130,8 +131,10 @@ class NotifyUser:
             result = await self._try(name, NotificationContext(
                 **base, config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
             await self._forget_devices(request.sub, result)
+            metrics.NOTIFICATION_ATTEMPTS.labels(name, "sent" if result.ok else "failed").inc()
             if result.ok:
                 await self._record_sent(request.request_id, delivery, name, result.detail)
+                metrics.stage("created_to_notified", request.created_at, rt.clock.now())
                 log.info("end_user_notified", notifier=name, attempt=delivery.attempt)
                 return
             await self._record(request.request_id, delivery, name, "failed", result.detail)

@@ -45,6 +45,7 @@ class InHand:
     acr_values: list[str] | None
     binding_message: str | None
     expires_at: datetime
+    created_at: datetime
     username: str
     email: str | None
     phone_number: str | None
@@ -72,11 +73,12 @@ async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, claims: list[Cla
                   AND (r.notify_claimed_at IS NULL OR r.notify_claimed_by = w.message_id
                        OR r.notify_claimed_at <= $5::timestamptz - $6::interval)
             RETURNING w.message_id, w.ref_hash, r.id, r.sub, r.client_id, r.scope, r.acr_values,
-                      r.binding_message, r.expires_at),
+                      r.binding_message, r.expires_at, r.created_at),
            linked AS (
                INSERT INTO device_page_refs (ref_hash, auth_request_id, created_at)
                SELECT ref_hash, id, $5 FROM claimed)
            SELECT c.message_id, c.id AS request_id, c.sub, c.scope, c.acr_values, c.binding_message, c.expires_at,
+                  c.created_at,
                   u.username, u.email, u.phone_number, coalesce(cl.client_name, cl.client_id) AS client_name,
                   coalesce((SELECT jsonb_agg(jsonb_build_object(
                                 'id', d.id, 'token_enc', d.token_enc, 'last_registered_at', d.last_registered_at)
@@ -132,20 +134,30 @@ class Sent:
 
 async def record_sent(conn: asyncpg.Connection | asyncpg.Pool, sent: list[Sent], *, consumer: str) -> list[bool]:
     """For each: the message recorded as processed and the notification as sent, in one
-    statement for all; False where another delivery of the message recorded it first."""
+    statement for all; False where another delivery of the message recorded it first (or an
+    earlier entry of this batch did: a message is recorded once)."""
     rows = await conn.fetch(
         """WITH processed AS (
                INSERT INTO processed_events (consumer, message_id)
                SELECT $1, m FROM unnest($2::uuid[]) m
-               ON CONFLICT DO NOTHING RETURNING message_id)
-           INSERT INTO notification_attempts (auth_request_id, attempt, notifier, outcome, detail, at)
-           SELECT s.request_id, s.attempt, s.notifier, 'sent', s.detail, s.at
-             FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::timestamptz[])
-                  AS s(message_id, request_id, attempt, notifier, detail, at)
-            WHERE s.message_id IN (SELECT message_id FROM processed)
-        RETURNING auth_request_id""",
+               ON CONFLICT DO NOTHING RETURNING message_id),
+           wanted AS (
+               SELECT DISTINCT ON (s.message_id) s.*
+                 FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::text[], $6::text[], $7::timestamptz[])
+                      WITH ORDINALITY AS s(message_id, request_id, attempt, notifier, detail, at, position)
+                ORDER BY s.message_id, s.position),
+           noted AS (
+               INSERT INTO notification_attempts (auth_request_id, attempt, notifier, outcome, detail, at)
+               SELECT w.request_id, w.attempt, w.notifier, 'sent', w.detail, w.at
+                 FROM wanted w WHERE w.message_id IN (SELECT message_id FROM processed))
+           SELECT message_id FROM processed""",
         consumer, [s.message_id for s in sent], [s.request_id for s in sent], [s.attempt for s in sent],
         [s.notifier for s in sent], [s.detail for s in sent], [s.at for s in sent],
     )
-    recorded = {row["auth_request_id"] for row in rows}
-    return [s.request_id in recorded for s in sent]
+    # Keyed by message, not by request: two messages of one request are told apart.
+    fresh = {row["message_id"] for row in rows}
+    outcomes = []
+    for entry in sent:
+        outcomes.append(entry.message_id in fresh)
+        fresh.discard(entry.message_id)
+    return outcomes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.request_processor import expiry_sweep, housekeeping, recovery, vacuum
+from services.request_processor import backlog_metrics, expiry_sweep, housekeeping, recovery, retention, vacuum
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.bus.topology import declare_consumer_topology
@@ -19,18 +19,23 @@ log = get_logger("ciba.request_processor")
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     bus = await connect_bus(rt)
-    await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange)
+    rt.readiness.add("rabbitmq", bus.ready)
+    await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange, bus.queue_type)
     relay = OutboxRelay(rt.pool, bus, rt.secrets, rt.clock)
     relay.attach(rt.listener)
-    start_watchers(rt)
+    await start_watchers(rt)
     try:
+        # Supervised: a loop that dies fails readiness and then the process (exit 1).
         loops = [
-            asyncio.create_task(relay.run(stop), name="outbox-relay"),
-            asyncio.create_task(expiry_sweep.run(rt, stop), name="expiry-sweep"),
-            asyncio.create_task(recovery.run(rt, stop), name="recovery"),
-            asyncio.create_task(housekeeping.run(rt, stop), name="housekeeping"),
-            asyncio.create_task(vacuum.run(rt, stop), name="vacuum"),
+            rt.start_side_task(relay.run(stop), "outbox-relay"),
+            rt.start_side_task(expiry_sweep.run(rt, stop), "expiry-sweep"),
+            rt.start_side_task(recovery.run(rt, stop), "recovery"),
+            rt.start_side_task(housekeeping.run(rt, stop), "housekeeping"),
+            rt.start_side_task(retention.run(rt, stop), "retention"),
+            rt.start_side_task(vacuum.run(rt, stop), "vacuum"),
+            rt.start_side_task(backlog_metrics.run(rt.pool, bus, stop), "backlog-metrics"),
         ]
+        await rt.serve_management()
         log.info("service_ready")
         await stop.wait()
         log.info("service_stopping")

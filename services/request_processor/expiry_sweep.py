@@ -32,7 +32,7 @@ async def sweep_once(rt: Runtime) -> int:
         if expired:
             log.info("auth_requests_expired", count=len(expired))
         for request in expired:
-            log.debug("auth_request_expired", request_id=str(request.id), client_id=request.client_id)
+            log.debug("auth_request_expired", auth_request=str(request.id), client_id=request.client_id)
         total += len(expired)
         if len(expired) < chunk:
             return total

@@ -23,12 +23,13 @@ import asyncpg
 import orjson
 from aio_pika.exceptions import DeliveryError
 
+from shared import tracing
 from shared.bus.connection import Bus
-from shared.bus.consumer import AUTH_REQ_ID_HEADER
+from shared.bus.consumer import AUTH_REQ_HEADER
 from shared.clock import Clock
 from shared.crypto import DecryptionError, Secrets
 from shared.db.listener import PgListener
-from shared.logging import get_logger
+from shared.logging import auth_req_fingerprint, get_logger
 from shared.loops import wait_or_stop
 from shared.repositories import outbox
 from shared.repositories.outbox import OutboxRow
@@ -161,10 +162,29 @@ class OutboxRelay:
         headers = {}
         if row.auth_req_id_enc:
             try:
-                headers[AUTH_REQ_ID_HEADER] = self._secrets.decrypt(row.auth_req_id_enc)
+                headers[AUTH_REQ_HEADER] = auth_req_fingerprint(self._secrets.decrypt(row.auth_req_id_enc))
             except DecryptionError:
                 log.error("outbox_header_undecryptable", message_id=str(row.message_id))
-        await self._bus.publish_event(row.routing_key, orjson.dumps(row.body),
-                                      message_id=str(row.message_id), headers=headers)
+        if row.traceparent is None:  # always while tracing is off
+            await self._bus.publish_event(row.routing_key, orjson.dumps(row.body),
+                                          message_id=str(row.message_id), headers=headers)
+        else:
+            await self._publish_traced(row, headers)
         log.info("event_published", event_type=row.routing_key, message_id=str(row.message_id),
-                 auth_req_id=headers.get(AUTH_REQ_ID_HEADER))
+                 auth_req=headers.get(AUTH_REQ_HEADER))
+
+    async def _publish_traced(self, row: OutboxRow, headers: dict[str, str]) -> None:
+        """Publish in a producer span that continues the event's trace, and send that span's
+        context on in the AMQP headers for the consumers."""
+        with tracing.span(f"{row.routing_key} publish", parent=row.traceparent, kind="PRODUCER", attributes={
+                "messaging.system": "rabbitmq", "messaging.operation.type": "send",
+                "messaging.destination.name": self._bus.exchange.name,
+                "messaging.rabbitmq.destination.routing_key": row.routing_key,
+                "messaging.message.id": str(row.message_id)}) as opened:
+            tracing.inject(headers)
+            try:
+                await self._bus.publish_event(row.routing_key, orjson.dumps(row.body),
+                                              message_id=str(row.message_id), headers=headers)
+            except Exception as exc:
+                tracing.mark_error(opened, f"{type(exc).__name__}: {exc}")
+                raise

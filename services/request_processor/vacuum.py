@@ -21,7 +21,7 @@ from shared.loops import run_periodically
 from shared.runtime import Runtime
 
 INTERVAL_SEC = 10.0
-DEAD_ROWS = 10_000
+DEAD_ROWS = 1_000  # as migration 0011 asks of autovacuum
 TABLES = ("outbox", "poll_marks", "device_page_refs", "processed_events", "login_throttle")
 log = get_logger("ciba.vacuum")
 

@@ -17,7 +17,9 @@ SERVICE = "token-delivery"
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     async with rt.pool.acquire() as conn:
         await ensure_signing_keys(conn, rt.secrets, rt.clock.now())
-    keyring = await load_keyring(rt.pool, rt.secrets)
+    keyring = await load_keyring(rt.pool, rt.secrets, rt.clock)
+    keyring.attach(rt.listener)
+    rt.start_side_task(keyring.watch(rt.pool), "key-watcher")
     http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
                           user_agent="ciba-token-delivery")
     async with http:

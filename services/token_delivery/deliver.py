@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from services.token_delivery import payloads, queries
+from shared import metrics
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS, backoff_delay
 from shared.domain.token_issuance import Minter
@@ -65,6 +66,8 @@ class DeliverToClient:
         auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
         payload = await self._payload(event, request, client, auth_req_id)
         result = await self._call(client, request, payload)
+        outcome = result.outcome if result.outcome in ("delivered", "retry") else "failed"
+        metrics.DELIVERY_ATTEMPTS.labels(event.delivery_mode, outcome).inc()
         if result.outcome == "delivered":
             if not await queries.record_delivered(
                     rt.pool, consumer=self.consumer, message_id=event.message_id, request_id=request.id,
@@ -72,6 +75,8 @@ class DeliverToClient:
                     detail=result.detail, at=rt.clock.now()):
                 raise AlreadyProcessed
             delivery.recorded = True
+            if isinstance(event, AuthRequestDecided):
+                metrics.stage("decided_to_delivered", request.decided_at, rt.clock.now())
             log.info("client_notified", delivery_mode=event.delivery_mode, status_code=result.status_code,
                      attempt=delivery.attempt)
             return

@@ -15,8 +15,9 @@ import json
 from typing import Any
 
 from shared.bus.consumer import GiveUp
+from shared.domain import lifecycle
 from shared.domain.token_issuance import Minter, issue_for_request
-from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
+from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired, AuthRequestFailed
 from shared.repositories import auth_requests
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
@@ -25,7 +26,7 @@ from shared.runtime import Runtime
 PUSH_ERRORS = {
     "denied": ("access_denied", "the user denied the request"),
     "expired": ("expired_token", "the request expired before the user decided"),
-    "failed": ("transaction_failed", "the request could not be completed"),
+    "failed": ("transaction_failed", ""),  # the description: lifecycle.failure_for_client
 }
 
 
@@ -41,6 +42,8 @@ def push_error(event: AnyEvent, auth_req_id: str) -> dict[str, Any]:
     else:
         outcome = "failed"
     error, description = PUSH_ERRORS[outcome]
+    if isinstance(event, AuthRequestFailed):
+        description = lifecycle.failure_for_client(event.reason)
     return {"error": error, "error_description": description, "auth_req_id": auth_req_id}
 
 

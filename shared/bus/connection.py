@@ -12,21 +12,29 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
 
-from shared.bus.topology import declare_events_exchange
+from shared.bus.topology import QueueType, declare_events_exchange
 
 RECONNECT_INTERVAL_SEC = 1.0
 
 
 class Bus:
     def __init__(self, connection: AbstractRobustConnection, channel: AbstractRobustChannel,
-                 exchange: AbstractExchange, namespace: str) -> None:
+                 exchange: AbstractExchange, namespace: str, queue_type: QueueType = "quorum") -> None:
         self.connection = connection
         self.channel = channel
         self.exchange = exchange
         self.namespace = namespace
+        self.queue_type: QueueType = queue_type
+
+    async def ready(self) -> str | None:
+        """A readiness check: None while the connection is up (aio-pika reconnects it)."""
+        if self.connection.is_closed or not self.connection.connected.is_set():
+            return "the RabbitMQ connection is down"
+        return None
 
     @classmethod
-    async def connect(cls, url: str, namespace: str, *, service: str, prefetch: int = 16) -> Bus:
+    async def connect(cls, url: str, namespace: str, *, service: str, prefetch: int = 16,
+                      queue_type: QueueType = "quorum") -> Bus:
         connection = await aio_pika.connect_robust(
             url, client_properties={"connection_name": f"{namespace}/{service}"},
             # aio-pika waits 5 s between reconnection attempts by default: every outage would
@@ -37,7 +45,7 @@ class Bus:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=prefetch)
         exchange = await declare_events_exchange(channel, namespace)
-        return cls(connection, channel, exchange, namespace)
+        return cls(connection, channel, exchange, namespace, queue_type)
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time the connection is restored after a loss."""

@@ -15,6 +15,7 @@ Postgres delays work and never fails a request.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ import asyncpg
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
+from shared import metrics, tracing
 from shared.bus.connection import Bus
 from shared.bus.topology import ServiceQueues, backoff_delay, declare_service_queues, retry_tier
 from shared.db.errors import database_unavailable
@@ -31,7 +33,9 @@ from shared.logging import bind_request, get_logger
 from shared.repositories import processed_events
 
 ATTEMPT_HEADER = "x-ciba-attempt"
-AUTH_REQ_ID_HEADER = "auth_req_id"
+# The auth_req_id's fingerprint (shared.logging.auth_req_fingerprint), for the logs.
+AUTH_REQ_HEADER = "auth_req"
+_OLD_AUTH_REQ_ID_HEADER = "auth_req_id"  # messages published before the fingerprint
 # How long a message handed back during an outage waits first, so it is no hot loop.
 REQUEUE_PAUSE_SEC = 1.0
 
@@ -122,7 +126,7 @@ class ConsumerRunner:
 
     async def start(self) -> None:
         self._queue = await declare_service_queues(
-            self.bus.channel, self.queues, self.bus.exchange, self.handler.routing_keys
+            self.bus.channel, self.queues, self.bus.exchange, self.handler.routing_keys, self.bus.queue_type
         )
         self._consumer_tag = await self._queue.consume(self._on_message)
         log.info("consumer_started", queue=self.queues.main)
@@ -147,10 +151,14 @@ class ConsumerRunner:
             self._in_flight.add(task)
         try:
             headers = dict(message.headers or {})
-            with bind_request(auth_req_id=_text(headers.get(AUTH_REQ_ID_HEADER)),
+            with bind_request(auth_req=_text(headers.get(AUTH_REQ_HEADER)),
+                              auth_req_id=_text(headers.get(_OLD_AUTH_REQ_ID_HEADER)),
                               message_id=message.message_id):
                 try:
-                    await self._process(message, headers)
+                    if tracing.enabled():
+                        await self._process_traced(message, headers)
+                    else:
+                        await self._process(message, headers)
                 except Exception as exc:
                     # The database or the broker is unreachable (for our bookkeeping or the
                     # handler's): hand the message back, after a pause so an outage does not
@@ -166,6 +174,17 @@ class ConsumerRunner:
             if task is not None:
                 self._in_flight.discard(task)
 
+    async def _process_traced(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> None:
+        """``_process`` in a consumer span that continues the trace the relay sent in the
+        headers (a retried message keeps its headers, so its attempts share the trace)."""
+        with tracing.span(f"{self.queues.main} process", headers=headers, kind="CONSUMER", attributes={
+                "messaging.system": "rabbitmq", "messaging.operation.type": "process",
+                "messaging.destination.name": self.queues.main, "messaging.message.id": message.message_id or "",
+                "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
+                "ciba.consumer": self.handler.consumer,
+                "ciba.attempt": int(headers.get(ATTEMPT_HEADER) or 1)}):
+            await self._process(message, headers)
+
     async def _process(self, message: AbstractIncomingMessage, headers: dict[str, Any]) -> None:
         try:
             event = parse_event(message.body)
@@ -173,21 +192,26 @@ class ConsumerRunner:
             log.error("message_unreadable", error=str(exc)[:500])
             await self._dead_letter(message, headers, "unreadable message")
             await message.ack()
+            self._count("dead_lettered")
             return
         attempt = int(headers.get(ATTEMPT_HEADER) or 1)
         delivery = Delivery(self.pool, self.handler.consumer, event, attempt, self._max_attempts())
-        with bind_request(event_type=event.type, request_id=str(event.request_id), attempt=attempt):
+        with bind_request(event_type=event.type, auth_request=str(event.request_id), attempt=attempt):
             if not self.handler.checks_processed and await processed_events.seen(
                     self.pool, self.handler.consumer, event.message_id):
                 log.info("event_already_processed")
                 await message.ack()
+                self._count("duplicate")
                 return
+            started = time.perf_counter()
             try:
                 await self.handler.handle(event, delivery)
                 if not delivery.recorded:
                     await delivery.record()
+                self._count("ok")
             except AlreadyProcessed:
                 log.info("event_already_processed")
+                self._count("duplicate")
             except GiveUp as exc:
                 await self._exhausted(message, headers, event, delivery, str(exc))
             except RetryLater as exc:
@@ -198,7 +222,12 @@ class ConsumerRunner:
                 log.exception("handler_failed")
                 await self._retry_or_exhaust(message, headers, event, delivery,
                                              f"{type(exc).__name__}: {exc}"[:300], None)
+            finally:
+                metrics.CONSUMER_HANDLE.labels(self.handler.consumer).observe(time.perf_counter() - started)
             await message.ack()
+
+    def _count(self, result: str) -> None:
+        metrics.CONSUMER_MESSAGES.labels(self.handler.consumer, result).inc()
 
     async def _database_answers(self) -> bool:
         """Whether Postgres answers now: an OSError or timeout from a handler is an outage only
@@ -223,6 +252,7 @@ class ConsumerRunner:
         )
         log.info("event_retry_scheduled", reason=reason, delay_sec=round(delay, 2),
                  next_attempt=delivery.attempt + 1)
+        self._count("retried")
 
     async def _exhausted(self, message: AbstractIncomingMessage, headers: dict[str, Any],
                          event: AnyEvent, delivery: Delivery, reason: str) -> None:
@@ -232,6 +262,7 @@ class ConsumerRunner:
         except AlreadyProcessed:
             pass
         await self._dead_letter(message, headers, reason)
+        self._count("dead_lettered")
 
     async def _dead_letter(self, message: AbstractIncomingMessage, headers: dict[str, Any],
                            reason: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from shared.bus.connection import Bus
 from shared.bus.consumer import ConsumerRunner, Handler
 from shared.logging import get_logger
+from shared.loops import GaveUp, retry_until
 from shared.runtime import Runtime, start_watchers
 
 log = get_logger("ciba.consumer")
@@ -15,27 +16,24 @@ log = get_logger("ciba.consumer")
 
 async def connect_bus(rt: Runtime) -> Bus:
     """Connect to RabbitMQ, waiting for it at start like we wait for Postgres."""
-    delay = 0.5
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        try:
-            return await Bus.connect(rt.settings.amqp_url, rt.settings.bus_namespace,
-                                     service=rt.service, prefetch=rt.settings.consumer_prefetch)
-        except (OSError, ConnectionError) as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                raise RuntimeError(f"message broker not reachable: {exc}") from exc
-            log.warning("broker_not_ready", error=str(exc)[:200], retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    try:
+        return await retry_until(
+            lambda: Bus.connect(rt.settings.amqp_url, rt.settings.bus_namespace, service=rt.service,
+                                prefetch=rt.settings.consumer_prefetch, queue_type=rt.settings.bus_queue_type),
+            timeout=rt.settings.startup_wait_sec, retry_on=(OSError, ConnectionError), event="broker_not_ready")
+    except GaveUp as exc:
+        raise RuntimeError(f"message broker not reachable: {exc}") from None
 
 
 async def consume_until_stopped(rt: Runtime, stop: asyncio.Event, handler: Handler,
                                 max_attempts: Callable[[], int]) -> None:
-    start_watchers(rt)
+    await start_watchers(rt)
     bus = await connect_bus(rt)
+    rt.readiness.add("rabbitmq", bus.ready)
     runner = ConsumerRunner(bus, rt.pool, handler, max_attempts=max_attempts)
     try:
         await runner.start()
+        await rt.serve_management()
         log.info("service_ready")
         await stop.wait()
         log.info("service_stopping")

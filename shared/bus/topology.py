@@ -19,9 +19,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.exceptions import ChannelPreconditionFailed
+
+# CIBA_BUS_QUEUE_TYPE: quorum queues (replicated, and safe to lose a node with) by default;
+# classic for a single-node broker that wants them, or an install not migrated yet.
+QueueType = Literal["quorum", "classic"]
 
 RETRY_TIERS_SEC = (1, 2, 4, 8, 16, 32, 60)
 
@@ -81,27 +87,45 @@ async def declare_events_exchange(channel: AbstractChannel, namespace: str) -> A
     )
 
 
-async def declare_consumer_topology(channel: AbstractChannel, namespace: str, exchange: AbstractExchange) -> None:
+async def declare_consumer_topology(channel: AbstractChannel, namespace: str, exchange: AbstractExchange,
+                                   queue_type: QueueType = "quorum") -> None:
     """Every consuming service's queues and bindings (idempotent)."""
     for service, routing_keys in CONSUMERS.items():
-        await declare_service_queues(channel, ServiceQueues(namespace, service), exchange, routing_keys)
+        await declare_service_queues(channel, ServiceQueues(namespace, service), exchange, routing_keys, queue_type)
+
+
+class QueueTypeMismatch(RuntimeError):
+    """A queue exists with another type than CIBA_BUS_QUEUE_TYPE asks for."""
+
+
+def _arguments(queue_type: QueueType, **extra: Any) -> dict[str, Any]:
+    # Classic queues are declared as they always were (no x-queue-type), so an existing
+    # install's queues stay equivalent.
+    return {**({"x-queue-type": "quorum"} if queue_type == "quorum" else {}), **extra}
+
+
+async def _declare(channel: AbstractChannel, name: str, queue_type: QueueType, **extra: Any) -> AbstractQueue:
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=_arguments(queue_type, **extra))
+    except ChannelPreconditionFailed as exc:
+        raise QueueTypeMismatch(
+            f"queue {name} exists with other arguments than CIBA_BUS_QUEUE_TYPE={queue_type} gives it "
+            f"({exc}); keep the type it was created with, or migrate it (README, 'Queues')") from None
 
 
 async def declare_service_queues(
     channel: AbstractChannel, queues: ServiceQueues, exchange: AbstractExchange,
-    routing_keys: tuple[str, ...],
+    routing_keys: tuple[str, ...], queue_type: QueueType = "quorum",
 ) -> AbstractQueue:
-    main = await channel.declare_queue(queues.main, durable=True)
+    main = await _declare(channel, queues.main, queue_type)
     for key in routing_keys:
         await main.bind(exchange, routing_key=key)
+    # A delayed retry goes back to the work queue when its TTL ends. Quorum queues dead-letter
+    # at most once unless told otherwise: at-least-once needs reject-publish overflow.
+    at_least_once = {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
     for tier in RETRY_TIERS_SEC:
-        await channel.declare_queue(
-            queues.retry(tier),
-            durable=True,
-            arguments={
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": queues.main,
-            },
-        )
-    await channel.declare_queue(queues.dead, durable=True)
+        await _declare(channel, queues.retry(tier), queue_type,
+                       **{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queues.main,
+                          **(at_least_once if queue_type == "quorum" else {})})
+    await _declare(channel, queues.dead, queue_type)
     return main

@@ -26,6 +26,9 @@ class ServerConfig(BaseModel):
 
     featureFlags: list[str] = Field(default_factory=list)
     dynamicRegistrationEnabled: bool = True
+    # With a value, POST /register requires it as a bearer token (RFC 7591 3: an initial
+    # access token); stored sealed, like every secret property.
+    dynamicRegistrationInitialAccessToken: str | None = Field(default=None, min_length=16, max_length=512)
 
     # Endpoints published in discovery (null: derived from CIBA_ISSUER).
     backchannelAuthenticationEndpoint: str | None = None
@@ -73,6 +76,21 @@ class ServerConfig(BaseModel):
     # The client_ids that may register authentication devices at /bc-deviceRegistration
     # (the operator's own authenticator app); none by default.
     backchannelDeviceRegistrationClients: list[str] = Field(default_factory=list)
+    # The client_ids that may introspect any token at /introspect (resource servers: the APIs
+    # that accept our access tokens); every other client sees only its own.
+    introspectionResourceServers: list[str] = Field(default_factory=list)
+
+    # Finished requests (with their history, attempts and device links), and expired or
+    # revoked tokens, are deleted this many days after they finished; each request leaves an
+    # audit row, kept for cibaAuditRetentionDays (services/request_processor/retention.py).
+    cibaRetentionDays: int = Field(default=30, ge=1, le=3650)
+    cibaAuditRetentionDays: int = Field(default=365, ge=1, le=36500)
+
+    # ciba-admin keys rotate: a new key is published this long before it signs, so relying
+    # parties that cache the JWKS see it first. keys retire: a retired key stays published (and
+    # verifies) this long; null means the longest token lifetime.
+    signingKeyPrepublishSec: int = Field(default=3600, ge=0, le=30 * 86400)
+    signingKeyRetireAfterSec: int | None = Field(default=None, ge=0, le=365 * 86400)
 
     accessTokenLifetime: int = Field(default=3600, ge=60, le=86400)
     idTokenLifetime: int = Field(default=3600, ge=60, le=86400)

@@ -24,6 +24,19 @@ def is_sensitive(key: str) -> bool:
     return bool(_SENSITIVE.search(key))
 
 
+def holds_secret(key: str, value: Any) -> bool:
+    """Whether setting ``key`` to ``value`` stores a secret (what ``seal`` would seal)."""
+    if value is None:
+        return False
+    if is_sensitive(key):
+        return True
+    if isinstance(value, dict):
+        return any(holds_secret(k, v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_secret("", v) for v in value)
+    return False
+
+
 def _is_sealed(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {SEALED} and isinstance(value[SEALED], str)
 

@@ -38,6 +38,57 @@ def available_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
+def needed_version() -> int:
+    """The schema version this release's code needs."""
+    return available_migrations()[-1].version
+
+
+async def current_version(conn: asyncpg.Connection) -> int:
+    """The newest migration applied to the database; 0 before the first."""
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
+        return 0
+    return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database carries migrations this release does not know: a newer release migrated
+    it. Running older code on it could write what the newer schema forbids."""
+
+
+async def applied(conn: asyncpg.Connection) -> list[tuple[int, str]]:
+    """The migrations recorded in the database, (version, name), oldest first."""
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
+        return []
+    return [(row["version"], row["name"])
+            for row in await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY version")]
+
+
+def label(version: int, name: str) -> str:
+    return f"{version:04d}_{name}"
+
+
+async def status(conn: asyncpg.Connection) -> dict[str, list[str]]:
+    """What ``ciba-admin db status`` prints: the applied migrations, those this release would
+    apply, and any the database has that this release does not know (a newer release's)."""
+    done = await applied(conn)
+    known = {m.version for m in available_migrations()}
+    done_versions = {version for version, _ in done}
+    return {
+        "applied": [label(version, name) for version, name in done if version in known],
+        "pending": [label(m.version, m.name) for m in available_migrations() if m.version not in done_versions],
+        "unknown": [label(version, name) for version, name in done if version not in known],
+    }
+
+
+async def refuse_newer(conn: asyncpg.Connection) -> None:
+    """Raise SchemaTooNew when the database was migrated past what this release knows."""
+    unknown = (await status(conn))["unknown"]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database schema is newer than this release (it has {', '.join(unknown)}, which this release "
+            f"does not know; this release needs version {needed_version()}): run the release that migrated it")
+
+
 async def upgrade(conn: asyncpg.Connection) -> list[Migration]:
     """Apply every pending migration; returns those applied by this call."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)

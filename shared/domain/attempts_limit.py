@@ -22,8 +22,9 @@ class AttemptLimit:
         return f"{self.purpose}:{subject.lower()}"
 
     async def allow(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str, now: datetime) -> bool:
-        """Count this attempt; False once the subject used up its attempts in the window."""
-        return await throttle.count_attempt(conn, self.key(subject), now, self.window) <= self.max_attempts
+        """Count this attempt; False, without counting it, once the subject used up its
+        attempts in the window."""
+        return await throttle.count_attempt(conn, self.key(subject), now, self.window, self.max_attempts)
 
     async def succeeded(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
         """Forget the subject's failures (a username that signed in)."""

@@ -8,11 +8,13 @@ and the news of it never disagree:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from shared import metrics, tracing
 from shared.events import (
     AuthRequestCreated,
     AuthRequestDecided,
@@ -21,6 +23,20 @@ from shared.events import (
 )
 from shared.repositories import auth_requests, device_refs, outbox, users
 from shared.repositories.auth_requests import AuthRequest
+
+# An operator's cancel (ciba-admin request cancel) is the one failure whose reason the client
+# is told: the others carry plugin and provider detail, kept for operators in the history.
+CANCELLED_BY_OPERATOR = "cancelled by the operator: "
+UNEXPLAINED_FAILURE = "the user could not be reached to authenticate"
+# What an error_description may hold (RFC 6749 5.2): printable ASCII but '"' and '\\'.
+CANCEL_REASON = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]{1,200}")
+
+
+def failure_for_client(reason: str | None) -> str:
+    """The error_description a client gets for a failed request."""
+    if reason is not None and reason.startswith(CANCELLED_BY_OPERATOR):
+        return reason
+    return UNEXPLAINED_FAILURE
 
 
 class TooManyPending(Exception):
@@ -41,6 +57,8 @@ async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
     created = [(request, created_event(request)) for request in requests]
     try:
         await auth_requests.insert_announced_many(pool, created, service=service)
+        for request in requests:
+            metrics.transition("pending", request.delivery_mode)
         return [None] * len(requests)
     except asyncpg.IntegrityConstraintViolationError:
         if len(requests) == 1:
@@ -49,6 +67,7 @@ async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
     for request, event in created:
         try:
             await auth_requests.insert_announced(pool, request, service=service, event=event)
+            metrics.transition("pending", request.delivery_mode)
             outcomes.append(None)
         except asyncpg.IntegrityConstraintViolationError as exc:
             outcomes.append(exc)
@@ -63,13 +82,14 @@ async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str
     event = created_event(request)
     if max_pending_per_user <= 0:
         await auth_requests.insert_announced(conn, request, service=service, event=event)
-        return
-    async with conn.transaction():
-        await users.lock(conn, request.sub)
-        pending = await auth_requests.count_pending_for_user(conn, request.sub, request.created_at)
-        if pending >= max_pending_per_user:
-            raise TooManyPending
-        await auth_requests.insert_announced(conn, request, service=service, event=event)
+    else:
+        async with conn.transaction():
+            await users.lock(conn, request.sub)
+            pending = await auth_requests.count_pending_for_user(conn, request.sub, request.created_at)
+            if pending >= max_pending_per_user:
+                raise TooManyPending
+            await auth_requests.insert_announced(conn, request, service=service, event=event)
+    metrics.transition("pending", request.delivery_mode)
 
 
 async def decide(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest, *, approved: bool,
@@ -77,8 +97,17 @@ async def decide(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest, 
     """The user's decision; None when the request was no longer pending (or had expired)."""
     event = AuthRequestDecided(request_id=request.id, decision="approved" if approved else "denied",
                                delivery_mode=request.delivery_mode, occurred_at=now)
-    return await auth_requests.decide(conn, request.id, approved=approved, now=now, auth_time=auth_time,
-                                      acr=acr, service=service, event=event)
+    # The decision joins the request's trace (begun at /bc-authorize), linked to the HTTP
+    # request that carried it; token delivery continues from here.
+    with tracing.span("auth_request decide", parent=request.traceparent, link_current=True,
+                      attributes={"ciba.decision": event.decision}):
+        decided = await auth_requests.decide(conn, request.id, approved=approved, now=now, auth_time=auth_time,
+                                             acr=acr, service=service, event=event,
+                                             traceparent=tracing.current_traceparent())
+    if decided is not None:
+        metrics.transition(decided.status, decided.delivery_mode)
+        metrics.stage("notified_to_decided", decided.notified_at, now)
+    return decided
 
 
 async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
@@ -92,7 +121,9 @@ async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
             await outbox.add_many(conn, [
                 AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode, occurred_at=now)
                 for request in expired])
-        return expired
+    for request in expired:
+        metrics.transition("expired", request.delivery_mode)
+    return expired
 
 
 async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: datetime,
@@ -109,7 +140,8 @@ async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: 
             AuthRequestFailed(request_id=request_id, delivery_mode=failed.delivery_mode,
                               reason=reason, occurred_at=now),
         )
-        return failed
+    metrics.transition("failed", failed.delivery_mode)
+    return failed
 
 
 async def reannounce_lost(conn: asyncpg.Connection, *, now: datetime, created_before: datetime,
@@ -125,3 +157,28 @@ async def reannounce_lost(conn: asyncpg.Connection, *, now: datetime, created_be
                                    delivery_mode=request.delivery_mode, occurred_at=now),
             )
         return lost
+
+
+async def disable_user(conn: asyncpg.Connection, username: str, *, now: datetime,
+                       service: str) -> list[AuthRequest] | None:
+    """Disable the user and deny each of their pending requests (the clients hear of it as of
+    any denial); the denied requests, or None when there is no such user."""
+    async with conn.transaction():
+        sub = await users.set_disabled(conn, username, now)
+        if sub is None:
+            return None
+        denied = []
+        for request in await auth_requests.pending_for_user(conn, sub):
+            decided = await decide(conn, request, approved=False, now=now, auth_time=None, acr=None, service=service)
+            if decided is not None:
+                denied.append(decided)
+        return denied
+
+
+async def cancel(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: datetime,
+                 service: str) -> AuthRequest | None:
+    """An operator ends a pending request as failed; the client is told ``reason``. None when
+    the request was no longer pending."""
+    if not CANCEL_REASON.fullmatch(reason):
+        raise ValueError("the reason must be 1 to 200 printable ASCII characters, without '\"' or '\\'")
+    return await fail(conn, request_id, reason=CANCELLED_BY_OPERATOR + reason, now=now, service=service)

@@ -15,14 +15,20 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 
+from shared import metrics
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets, new_token
+from shared.db.errors import UNAVAILABLE
 from shared.jose import tokens as jose_tokens
 from shared.jose.keys import KeyRing
+from shared.logging import get_logger
+from shared.loops import GaveUp, retry_until
 from shared.repositories import auth_requests, tokens
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.repositories.tokens import TokenRecord
+
+log = get_logger("ciba.tokens")
 
 REFRESH_TOKEN_GRANT = "refresh_token"
 PUSH_AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
@@ -124,6 +130,21 @@ class Minter:
         )
 
 
+# How long an exchange whose connection broke keeps asking whether its tokens were recorded,
+# within the gateway's request deadline (CIBA_HTTP_REQUEST_TIMEOUT_SEC, 15 s by default).
+CONFIRM_WINDOW_SEC = 8.0
+
+
+async def _recorded_after_all(pool: asyncpg.Pool, token_id: UUID) -> bool:
+    """Whether a token was stored, asked again (with back-off) while the database is out of
+    reach; False when it cannot be told within CONFIRM_WINDOW_SEC."""
+    try:
+        return await retry_until(lambda: tokens.exists(pool, token_id, timeout=2.0), timeout=CONFIRM_WINDOW_SEC,
+                                 retry_on=UNAVAILABLE, first_delay=0.1, max_delay=1.0)
+    except GaveUp:
+        return False
+
+
 async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Minter, request: AuthRequest,
                             client: Client, *, config: ServerConfig, now: datetime, service: str,
                             push_auth_req_id: str | None = None) -> TokenSet | None:
@@ -138,6 +159,19 @@ async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Min
     if push_auth_req_id is not None:
         payload = {**token_set.as_response(), "auth_req_id": push_auth_req_id}
         push_payload_enc = minter.secrets.encrypt(orjson.dumps(payload).decode())
-    issued = await auth_requests.issue_tokens(conn, request.id, now=now, service=service, records=records,
-                                              push_payload_enc=push_payload_enc)
-    return token_set if issued else None
+    try:
+        issued = await auth_requests.issue_tokens(conn, request.id, now=now, service=service, records=records,
+                                                  push_payload_enc=push_payload_enc)
+    except UNAVAILABLE:
+        # The connection broke: the statement may have committed before its answer was lost.
+        # If it did, these tokens are the request's, and answering 503 would lose them (the
+        # client's retry would only hear that tokens were already issued).
+        if not isinstance(conn, asyncpg.Pool) or not await _recorded_after_all(conn, records[0].id):
+            raise
+        log.warning("token_issuance_confirmed_after_connection_loss", auth_request=str(request.id))
+        issued = True
+    if not issued:
+        return None
+    metrics.transition("tokens_issued", request.delivery_mode)
+    metrics.stage("decided_to_tokens_issued", request.decided_at, now)
+    return token_set

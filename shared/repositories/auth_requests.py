@@ -42,13 +42,17 @@ class AuthRequest:
     push_payload_enc: str | None = None
     delivery_state: str | None = None
     reannounced: int = 0
+    # The trace the request began in (W3C traceparent, shared.tracing); None while tracing is off.
+    traceparent: str | None = None
+    # When a notification plugin last reached the user (decide() reads it, for the metrics).
+    notified_at: datetime | None = None
 
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
     " binding_message, client_notification_token_enc, status, interval_sec,"
     " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at,"
-    " push_payload_enc, delivery_state, reannounced"
+    " push_payload_enc, delivery_state, reannounced, traceparent"
 )
 _INSERT_COLUMNS = _COLUMNS.rsplit(", push_payload_enc", 1)[0]
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
@@ -63,20 +67,23 @@ def columns(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+_STORED_FIELDS = tuple(name for name in AuthRequest.__dataclass_fields__ if name != "notified_at")
+
+
 def from_record(row: asyncpg.Record) -> AuthRequest:
     """The request out of a row that holds ``columns(...)`` (and maybe more)."""
-    return AuthRequest(**{name: row[name] for name in AuthRequest.__dataclass_fields__})
+    return AuthRequest(**{name: row[name] for name in _STORED_FIELDS}, notified_at=row.get("notified_at"))
 
 
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
-        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
         req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
-        req.failure_reason, req.tokens_issued_at,
+        req.failure_reason, req.tokens_issued_at, req.traceparent,
     )
 
 
@@ -86,8 +93,8 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
     one statement: atomic on its own, one round trip on the hot path of /bc-authorize."""
     await conn.execute(
         f"""WITH request AS (
-                INSERT INTO auth_requests ({_INSERT_COLUMNS}) VALUES
-                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent) VALUES
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $25)
                 RETURNING id),
             history AS (
                 INSERT INTO auth_request_history (auth_request_id, status, at, service)
@@ -101,7 +108,7 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
         req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
         req.failure_reason, req.tokens_issued_at, service,
-        event.message_id, event.routing_key, event.model_dump(mode="json"), OUTBOX_CHANNEL,
+        event.message_id, event.routing_key, event.model_dump(mode="json"), OUTBOX_CHANNEL, req.traceparent,
     )
 
 
@@ -116,17 +123,18 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
         """WITH new AS (
                 SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[],
                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::int[],
-                                     $12::timestamptz[], $13::timestamptz[], $14::uuid[], $15::text[], $16::text[])
+                                     $12::timestamptz[], $13::timestamptz[], $14::uuid[], $15::text[], $16::text[],
+                                     $19::text[])
                        AS n(id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,
                             binding_message, client_notification_token_enc, interval_sec, created_at, expires_at,
-                            message_id, routing_key, body)),
+                            message_id, routing_key, body, traceparent)),
             requests AS (
                 INSERT INTO auth_requests (id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope,
                                            acr_values, binding_message, client_notification_token_enc, status,
-                                           interval_sec, created_at, expires_at)
+                                           interval_sec, created_at, expires_at, traceparent)
                 SELECT id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode,
                        string_to_array(scope, ' '), string_to_array(acr_values, ' '), binding_message,
-                       client_notification_token_enc, 'pending', interval_sec, created_at, expires_at
+                       client_notification_token_enc, 'pending', interval_sec, created_at, expires_at, traceparent
                   FROM new
              RETURNING id),
             history AS (
@@ -143,7 +151,7 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
         [r.binding_message for r in requests], [r.client_notification_token_enc for r in requests],
         [r.interval_sec for r in requests], [r.created_at for r in requests], [r.expires_at for r in requests],
         [e.message_id for _, e in created], [e.routing_key for _, e in created],
-        [e.model_dump_json() for _, e in created], service, OUTBOX_CHANNEL,
+        [e.model_dump_json() for _, e in created], service, OUTBOX_CHANNEL, [r.traceparent for r in requests],
     )
 
 
@@ -151,10 +159,12 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> Auth
     return _from_row(await conn.fetchrow(f"SELECT {_COLUMNS} FROM auth_requests WHERE id = $1", request_id))
 
 
-async def get_by_hash(conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash: bytes) -> AuthRequest | None:
+async def get_by_hash(conn: asyncpg.Connection | asyncpg.Pool,
+                      auth_req_id_hashes: list[bytes]) -> AuthRequest | None:
+    """The request whose auth_req_id hashes (under any master key) to one of these."""
     return _from_row(
         await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = $1", auth_req_id_hash
+            f"SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = ANY($1::bytea[])", auth_req_id_hashes
         )
     )
 
@@ -167,7 +177,7 @@ class Poll:
 
 
 async def record_poll(
-    conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hash: bytes, client_id: str, now: datetime
+    conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hashes: list[bytes], client_id: str, now: datetime
 ) -> Poll | None:
     """One statement per poll (CIBA 7.3): stamp the poll and, when a pending request is polled
     sooner than its interval, grow the interval by SLOW_DOWN_STEP_SEC (CIBA 11, slow_down).
@@ -177,7 +187,7 @@ async def record_poll(
     and waits for no disk flush, and a crash of Postgres only forgets a slow_down."""
     row = await conn.fetchrow(
         f"""WITH r AS (
-                SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = $1 AND client_id = $2),
+                SELECT {_COLUMNS} FROM auth_requests WHERE auth_req_id_hash = ANY($1::bytea[]) AND client_id = $2),
             mark AS (
                 INSERT INTO poll_marks AS m (auth_request_id, last_polled_at, interval_sec)
                 SELECT id, $3, coalesce(interval_sec, 0) FROM r
@@ -190,7 +200,7 @@ async def record_poll(
                 RETURNING too_fast, interval_sec)
             SELECT r.*, mark.too_fast AND r.status = 'pending' AS too_fast, mark.interval_sec AS held_to
               FROM r, mark""",
-        auth_req_id_hash, client_id, now, SLOW_DOWN_STEP_SEC,
+        auth_req_id_hashes, client_id, now, SLOW_DOWN_STEP_SEC,
     )
     if row is None:
         return None
@@ -201,7 +211,7 @@ async def record_poll(
 
 async def decide(
     conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, approved: bool, now: datetime,
-    auth_time: datetime | None, acr: str | None, service: str, event: Event,
+    auth_time: datetime | None, acr: str | None, service: str, event: Event, traceparent: str | None = None,
 ) -> AuthRequest | None:
     """pending -> approved | denied, unless it expired meanwhile, announced: the device links
     used up, the history row, the event in the outbox, and the NOTIFYs that wake the relay and
@@ -219,11 +229,15 @@ async def decide(
                 INSERT INTO auth_request_history (auth_request_id, status, at, service)
                 SELECT id, status, $3, $6 FROM decided),
             announced AS (
-                INSERT INTO outbox (message_id, routing_key, body, auth_request_id)
-                SELECT $7, $8, $9::text::jsonb, id FROM decided)
-            SELECT d.*, pg_notify($10, d.id::text) AS woke, pg_notify($11, '') AS relayed FROM decided d""",
+                INSERT INTO outbox (message_id, routing_key, body, auth_request_id, traceparent)
+                SELECT $7, $8, $9::text::jsonb, id, $12 FROM decided)
+            SELECT d.*, pg_notify($10, d.id::text) AS woke, pg_notify($11, '') AS relayed,
+                   (SELECT max(n.at) FROM notification_attempts n
+                     WHERE n.auth_request_id = d.id AND n.outcome = 'sent') AS notified_at
+              FROM decided d""",
         request_id, "approved" if approved else "denied", now, auth_time, acr, service,
         event.message_id, event.routing_key, event.model_dump_json(), REQUEST_CHANGED_CHANNEL, OUTBOX_CHANNEL,
+        traceparent,
     )
     return from_record(row) if row else None
 
@@ -340,6 +354,35 @@ async def history(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> 
         request_id,
     )
     return [dict(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Listed:
+    request: AuthRequest
+    username: str
+
+
+async def search(conn: asyncpg.Connection | asyncpg.Pool, *, status: str | None, client_id: str | None,
+                 username: str | None, created_before: datetime | None, limit: int) -> list[Listed]:
+    """Requests for support staff, newest first, by status, client, user and age."""
+    rows = await conn.fetch(
+        f"""SELECT {_R_COLUMNS}, u.username FROM auth_requests r JOIN users u ON u.sub = r.sub
+             WHERE ($1::text IS NULL OR r.status = $1) AND ($2::text IS NULL OR r.client_id = $2)
+               AND ($3::text IS NULL OR u.username = $3) AND ($4::timestamptz IS NULL OR r.created_at < $4)
+             ORDER BY r.created_at DESC LIMIT $5""",
+        status, client_id, username, created_before, limit,
+    )
+    listed = []
+    for row in rows:
+        values = dict(row)
+        name = values.pop("username")
+        listed.append(Listed(AuthRequest(**values), name))
+    return listed
+
+
+async def pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> list[AuthRequest]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM auth_requests WHERE sub = $1 AND status = 'pending'", sub)
+    return [AuthRequest(**dict(row)) for row in rows]
 
 
 async def count_pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str, now: datetime) -> int:

@@ -78,6 +78,48 @@ async def insert(conn: asyncpg.Connection, client: Client) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client.client_id)
 
 
+async def store_secret(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, secret_hash: bytes,
+                       secret_enc: str) -> None:
+    """The client's secret, hashed and encrypted anew (under the newest master key)."""
+    await conn.execute(
+        "UPDATE clients SET client_secret_hash = $2, client_secret_enc = $3 WHERE client_id = $1",
+        client_id, secret_hash, secret_enc)
+    await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client_id)
+
+
+async def set_registration_token(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, token_hash: bytes) -> None:
+    await conn.execute("UPDATE clients SET registration_token_hash = $2 WHERE client_id = $1", client_id, token_hash)
+
+
+async def registration_token_hash(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bytes | None:
+    return await conn.fetchval("SELECT registration_token_hash FROM clients WHERE client_id = $1", client_id)
+
+
+async def replace(conn: asyncpg.Connection | asyncpg.Pool, client: Client) -> bool:
+    """Store ``client``'s metadata in place of what was registered (RFC 7592 2.2: a full
+    replacement); its secret and registration token stay."""
+    result = await conn.execute(
+        """UPDATE clients SET client_name = $2, token_endpoint_auth_method = $3, grant_types = $4, scope = $5,
+                  backchannel_token_delivery_mode = $6, backchannel_client_notification_endpoint = $7,
+                  backchannel_authentication_request_signing_alg = $8, backchannel_user_code_parameter = $9,
+                  id_token_signed_response_alg = $10, metadata = $11, token_endpoint_auth_signing_alg = $12
+            WHERE client_id = $1""",
+        client.client_id, client.client_name, client.token_endpoint_auth_method, client.grant_types, client.scope,
+        client.backchannel_token_delivery_mode, client.backchannel_client_notification_endpoint,
+        client.backchannel_authentication_request_signing_alg, client.backchannel_user_code_parameter,
+        client.id_token_signed_response_alg, client.metadata, client.token_endpoint_auth_signing_alg,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client.client_id)
+    return result.endswith(" 1")
+
+
+async def remove(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bool:
+    """Delete the client with its requests and tokens (the foreign keys cascade)."""
+    result = await conn.execute("DELETE FROM clients WHERE client_id = $1", client_id)
+    await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client_id)
+    return result.endswith(" 1")
+
+
 async def get(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> Client | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE client_id = $1", client_id)
     return Client(**dict(row)) if row else None

@@ -13,6 +13,9 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.repositories import auth_requests
+from shared.repositories.auth_requests import AuthRequest
+
 
 @dataclass(frozen=True)
 class DeviceRef:
@@ -30,13 +33,20 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes, reque
     )
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> DeviceRef | None:
+async def get_with_request(conn: asyncpg.Connection | asyncpg.Pool,
+                           ref_hashes: list[bytes]) -> tuple[DeviceRef, AuthRequest | None] | None:
+    """The reference (by its hash under any master key) and its request in one round trip:
+    every device page starts here."""
     row = await conn.fetchrow(
-        "SELECT ref_hash, auth_request_id, used_at, failed_logins FROM device_page_refs"
-        " WHERE ref_hash = $1",
-        ref_hash,
+        "SELECT d.ref_hash, d.auth_request_id, d.used_at, d.failed_logins, "
+        f"{auth_requests.columns('r')} FROM device_page_refs d"
+        " LEFT JOIN auth_requests r ON r.id = d.auth_request_id WHERE d.ref_hash = ANY($1::bytea[])",
+        ref_hashes,
     )
-    return DeviceRef(**dict(row)) if row else None
+    if row is None:
+        return None
+    ref = DeviceRef(row["ref_hash"], row["auth_request_id"], row["used_at"], row["failed_logins"])
+    return ref, auth_requests.from_record(row) if row["id"] is not None else None
 
 
 async def use_all(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> None:

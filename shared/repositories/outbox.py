@@ -52,6 +52,8 @@ class OutboxRow:
     routing_key: str
     body: dict[str, Any]
     auth_req_id_enc: str | None
+    # The trace the event continues: its writer's choice, else its request's (shared.tracing).
+    traceparent: str | None = None
 
 
 async def take_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> list[OutboxRow]:
@@ -64,8 +66,9 @@ async def take_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> lis
                    SELECT id FROM outbox
                     WHERE parked_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-               RETURNING id, message_id, routing_key, body, auth_request_id)
-           SELECT t.id, t.message_id, t.routing_key, t.body, r.auth_req_id_enc
+               RETURNING id, message_id, routing_key, body, auth_request_id, traceparent)
+           SELECT t.id, t.message_id, t.routing_key, t.body, r.auth_req_id_enc,
+                  coalesce(t.traceparent, r.traceparent) AS traceparent
              FROM taken t LEFT JOIN auth_requests r ON r.id = t.auth_request_id
             ORDER BY t.id""",
         limit, now,

@@ -12,18 +12,20 @@ import asyncpg
 
 
 async def count_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str, now: datetime,
-                        window: timedelta) -> int:
-    """Record one attempt; returns how many this window holds, this one included."""
-    return await conn.fetchval(
-        """INSERT INTO login_throttle (key, window_start, attempts) VALUES ($1, $2, 1)
+                        window: timedelta, max_attempts: int) -> bool:
+    """Record one attempt, unless the window already holds ``max_attempts``: True when it was
+    recorded (the attempt may go ahead). A refused attempt checks no secret, so it is not
+    counted: a burst refused while other checks run leaves nothing behind once they succeed."""
+    counted = await conn.fetchval(
+        """INSERT INTO login_throttle AS t (key, window_start, attempts) VALUES ($1, $2, 1)
            ON CONFLICT (key) DO UPDATE SET
-               attempts = CASE WHEN login_throttle.window_start <= $2 - $3::interval THEN 1
-                               ELSE login_throttle.attempts + 1 END,
-               window_start = CASE WHEN login_throttle.window_start <= $2 - $3::interval THEN $2
-                                   ELSE login_throttle.window_start END
+               attempts = CASE WHEN t.window_start <= $2 - $3::interval THEN 1 ELSE t.attempts + 1 END,
+               window_start = CASE WHEN t.window_start <= $2 - $3::interval THEN $2 ELSE t.window_start END
+             WHERE t.window_start <= $2 - $3::interval OR t.attempts < $4
            RETURNING attempts""",
-        key, now, window,
+        key, now, window, max_attempts,
     )
+    return counted is not None
 
 
 async def clear(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:

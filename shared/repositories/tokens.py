@@ -53,9 +53,15 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> TokenR
     return TokenRecord(**dict(row)) if row else None
 
 
-async def get_refresh(conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes) -> TokenRecord | None:
+async def exists(pool: asyncpg.Pool, token_id: UUID, *, timeout: float) -> bool:
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM tokens WHERE id = $1)", token_id,
+                                    timeout=timeout))
+
+
+async def get_refresh(conn: asyncpg.Connection | asyncpg.Pool, token_hashes: list[bytes]) -> TokenRecord | None:
+    """The refresh token whose hash (under any master key) is one of these."""
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM tokens WHERE token_hash = $1 AND kind = 'refresh'", token_hash
+        f"SELECT {_COLUMNS} FROM tokens WHERE token_hash = ANY($1::bytea[]) AND kind = 'refresh'", token_hashes
     )
     return TokenRecord(**dict(row)) if row else None
 
@@ -71,7 +77,16 @@ async def use_refresh(conn: asyncpg.Connection, token_id: UUID, now: datetime) -
     return result.endswith(" 1")
 
 
-async def revoke_grant(conn: asyncpg.Connection, grant_id: UUID, now: datetime) -> None:
-    await conn.execute(
+async def revoke_grant(conn: asyncpg.Connection | asyncpg.Pool, grant_id: UUID, now: datetime) -> int:
+    """Revoke every token of the grant; how many were still unrevoked."""
+    result = await conn.execute(
         "UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL", grant_id, now
     )
+    return int(result.split()[-1])
+
+
+async def revoke(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID, now: datetime) -> bool:
+    """Revoke one token (an access token's jti is its id)."""
+    result = await conn.execute("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                                token_id, now)
+    return result.endswith(" 1")

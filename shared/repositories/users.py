@@ -1,8 +1,14 @@
-"""The user directory."""
+"""The user directory.
+
+Every look-up the protocol makes (``get``, ``get_by_username``, the hint searches) sees only
+active users: a disabled one is, to the gateway, a user who does not exist. The operator's
+commands see everyone through ``entry`` and ``list_entries``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +32,9 @@ _COLUMNS = (
 )
 
 
+_ACTIVE = "disabled_at IS NULL"
+
+
 class UserExists(Exception):
     """The username, email or phone number is taken."""
 
@@ -42,12 +51,12 @@ async def insert(conn: asyncpg.Connection, user: User) -> None:
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> User | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sub = $1", sub)
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sub = $1 AND {_ACTIVE}", sub)
     return User(**dict(row)) if row else None
 
 
 async def get_by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> User | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE username = $1", username)
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE username = $1 AND {_ACTIVE}", username)
     return User(**dict(row)) if row else None
 
 
@@ -59,9 +68,9 @@ async def find_by_login_hint(
     "exactly one" from "ambiguous")."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM users
-            WHERE ('username' = ANY($2) AND username = $1)
+            WHERE {_ACTIVE} AND (('username' = ANY($2) AND username = $1)
                OR ('email' = ANY($2) AND lower(email) = lower($1))
-               OR ('phone_number' = ANY($2) AND phone_number = $1)
+               OR ('phone_number' = ANY($2) AND phone_number = $1))
             LIMIT 2""",
         hint,
         claims,
@@ -77,9 +86,9 @@ async def find_by_login_hints(
         f"""SELECT h.i, u.* FROM unnest($1::text[]) WITH ORDINALITY AS h(hint, i)
             CROSS JOIN LATERAL (
                 SELECT {_COLUMNS} FROM users
-                 WHERE ('username' = ANY($2) AND username = h.hint)
+                 WHERE {_ACTIVE} AND (('username' = ANY($2) AND username = h.hint)
                     OR ('email' = ANY($2) AND lower(email) = lower(h.hint))
-                    OR ('phone_number' = ANY($2) AND phone_number = h.hint)
+                    OR ('phone_number' = ANY($2) AND phone_number = h.hint))
                  LIMIT 2) u""",
         hints,
         claims,
@@ -110,7 +119,7 @@ async def find_by_claim(conn: asyncpg.Connection | asyncpg.Pool, claim: str, val
     predicate = _CLAIM_PREDICATES.get(claim)
     if predicate is None:
         return []
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM users WHERE {predicate} LIMIT 2", value)
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM users WHERE {predicate} AND {_ACTIVE} LIMIT 2", value)
     return [User(**dict(row)) for row in rows]
 
 
@@ -136,4 +145,60 @@ async def use_totp_step(conn: asyncpg.Connection | asyncpg.Pool, sub: str, step:
         " WHERE sub = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
         sub, step,
     )
+    return result.endswith(" 1")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A user as the operator sees them: no password or code hash, no TOTP secret."""
+
+    sub: str
+    username: str
+    email: str | None
+    phone_number: str | None
+    claims: dict[str, Any]
+    created_at: datetime
+    disabled_at: datetime | None
+    has_user_code: bool
+    has_totp: bool
+
+
+_ENTRY = ("sub, username, email, phone_number, claims, created_at, disabled_at,"
+          " user_code_hash IS NOT NULL AS has_user_code, totp_secret_enc IS NOT NULL AS has_totp")
+
+
+async def entry(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> Entry | None:
+    row = await conn.fetchrow(f"SELECT {_ENTRY} FROM users WHERE username = $1", username)
+    return Entry(**dict(row)) if row else None
+
+
+async def list_entries(conn: asyncpg.Connection | asyncpg.Pool, *, search: str | None, disabled: bool | None,
+                       limit: int) -> list[Entry]:
+    """Users by username, optionally those whose username, email or phone contains ``search``
+    and those (not) disabled."""
+    rows = await conn.fetch(
+        f"""SELECT {_ENTRY} FROM users
+             WHERE ($1::text IS NULL OR strpos(lower(username), lower($1)) > 0
+                    OR strpos(lower(coalesce(email, '')), lower($1)) > 0 OR strpos(coalesce(phone_number, ''), $1) > 0)
+               AND ($2::boolean IS NULL OR (disabled_at IS NOT NULL) = $2)
+             ORDER BY username LIMIT $3""",
+        search, disabled, limit,
+    )
+    return [Entry(**dict(row)) for row in rows]
+
+
+async def set_password(conn: asyncpg.Connection | asyncpg.Pool, username: str, password_hash: str) -> bool:
+    result = await conn.execute("UPDATE users SET password_hash = $2 WHERE username = $1", username, password_hash)
+    return result.endswith(" 1")
+
+
+async def set_disabled(conn: asyncpg.Connection, username: str, at: datetime | None) -> str | None:
+    """Disable the user from ``at`` (None: enable them again); their sub, or None when there is
+    no such user. The row stays locked until the caller's transaction ends."""
+    return await conn.fetchval("UPDATE users SET disabled_at = $2 WHERE username = $1 RETURNING sub", username, at)
+
+
+async def remove(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> bool:
+    """Delete the user with their requests, devices and history (the foreign keys cascade)."""
+    result = await conn.execute("DELETE FROM users WHERE username = $1", username)
     return result.endswith(" 1")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,23 @@ async def notification_config(stack: Stack, webhook: WebhookReceiver):
     await use_notification_config(stack, webhook_notification(webhook))
 
 
+@contextmanager
+def stack_of_its_own(server_urls, name: str, webhook: WebhookReceiver, pki: TestPKI,
+                     tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Iterator[Stack]:
+    """A started stack on a database and namespace of its own, for a module whose assertions
+    must see only its own flows (metrics, traces); notifications go to the webhook."""
+    with fresh_backing(server_urls, name) as backing:
+        stack = Stack(backing.database_url, backing.amqp_url, backing.namespace,
+                      tmp_path_factory.mktemp(f"{name}-logs"),
+                      extra_env={"CIBA_OUTBOUND_CA_BUNDLE": str(pki.ca_file), **extra_env})
+        stack.admin("config", "set", "cibaEndUserNotificationConfig", json.dumps(webhook_notification(webhook)))
+        try:
+            stack.start_all()
+            yield stack
+        finally:
+            stack.stop_all()
+
+
 @pytest.fixture(scope="session")
 def e2e_backing(server_urls) -> Iterator[Backing]:
     """The processes get a database and namespace of their own, so in-process tests that
@@ -91,8 +109,8 @@ def make_user(stack: Stack) -> Account:
     name = f"user-{uuid.uuid4().hex[:10]}"
     email = f"{name}@example.com"
     phone = f"+1555{uuid.uuid4().int % 10**10:010d}"
-    created = stack.admin("user", "add", name, "--password", PASSWORD, "--email", email,
-                          "--phone", phone, "--claim", "name=Test User")
+    created = stack.admin("user", "add", name, "--password-stdin", "--email", email,
+                          "--phone", phone, "--claim", "name=Test User", input=f"{PASSWORD}\n")
     return Account(created["sub"], name, email, phone)
 
 

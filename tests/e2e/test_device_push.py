@@ -86,7 +86,7 @@ async def test_a_registered_device_gets_the_push_and_the_user_approves_through_i
 
     # FCM said the tablet's token is dead: its registration is gone, the phone's is kept.
     for _ in range(50):
-        listed = stack.admin("device", "list", user.username)
+        listed = await stack.admin_async("device", "list", user.username)
         if len(listed) == 1:
             break
         await asyncio.sleep(0.1)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 async def _until_failed(stack: Stack, auth_req_id: str) -> dict:
     for _ in range(150):
-        shown = stack.admin("request", "show", auth_req_id)
+        shown = await stack.admin_async("request", "show", auth_req_id)
         if shown["status"] == "failed":
             return shown
         await asyncio.sleep(0.1)

@@ -9,6 +9,7 @@ import pytest
 
 from shared.domain.token_issuance import PUSH_AUTH_REQ_ID_CLAIM
 from shared.jose.tokens import half_hash
+from shared.logging import auth_req_fingerprint
 from tests.e2e.conftest import Account
 from tests.support.browser import decide_on_device
 from tests.support.callback import CallbackServer
@@ -117,7 +118,7 @@ async def test_a_callback_that_never_answers_is_dead_lettered_after_the_attempts
         _client, auth_req_id, key = await start(rp, callbacks, user, "ping", statuses=[5.0, 5.0, 5.0])
         await decide(webhook, user, "approve")
         for _ in range(200):
-            shown = stack.admin("request", "show", auth_req_id)
+            shown = await stack.admin_async("request", "show", auth_req_id)
             if shown["delivery_state"] == "failed":
                 break
             await asyncio.sleep(0.1)
@@ -142,7 +143,7 @@ async def test_token_delivery_killed_mid_delivery_delivers_after_restart(
     assert calls[1].status == 204
     assert calls[1].body["access_token"] == first.body["access_token"]
     for _ in range(100):
-        if stack.admin("request", "show", auth_req_id)["delivery_state"] == "delivered":
+        if (await stack.admin_async("request", "show", auth_req_id))["delivery_state"] == "delivered":
             break
         await asyncio.sleep(0.1)
     assert stack.admin("request", "show", auth_req_id)["delivery_state"] == "delivered"
@@ -164,10 +165,10 @@ async def test_two_token_delivery_replicas_make_each_callback_once(stack, rp, we
             assert call.body == {"auth_req_id": auth_req_id}
         await asyncio.sleep(0.5)
         assert all(len(callbacks.calls[key]) == 1 for _, _, key in started)
-        ours = {auth_req_id for _, auth_req_id, _ in started}
-        notified = [line["auth_req_id"] for name in ("token-delivery", "token-delivery-2")
+        ours = {auth_req_fingerprint(auth_req_id) for _, auth_req_id, _ in started}
+        notified = [line["auth_req"] for name in ("token-delivery", "token-delivery-2")
                     for line in stack.log_lines(name)
-                    if line.get("event") == "client_notified" and line.get("auth_req_id") in ours]
+                    if line.get("event") == "client_notified" and line.get("auth_req") in ours]
         assert sorted(notified) == sorted(ours)
     finally:
         assert await asyncio.to_thread(stack.stop, "token-delivery-2") == 0

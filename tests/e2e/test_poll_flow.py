@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from shared.logging import auth_req_fingerprint
 from tests.e2e.conftest import WEBHOOK_SECRET, Account
 from tests.support.browser import Browser, decide_on_device
 from tests.support.rp import RelyingParty
@@ -69,15 +70,18 @@ async def test_rp_gets_signed_tokens_after_user_approves_on_device_pages(
     assert info.body["sub"] == user.sub and info.body["email"] == user.email
     assert info.body["name"] == "Test User"
 
-    # One grep over the four services' logs shows the request's whole life.
+    # One grep over the four services' logs, for the auth_req_id's fingerprint, shows the
+    # request's whole life.
+    fingerprint = auth_req_fingerprint(auth_req_id)
+
     async def logged_everywhere() -> bool:
-        return all(auth_req_id in stack.logs(service) for service in SERVICES)
+        return all(fingerprint in stack.logs(service) for service in SERVICES)
     for _ in range(100):
         if await logged_everywhere():
             break
         await asyncio.sleep(0.05)
-    missing = [service for service in SERVICES if auth_req_id not in stack.logs(service)]
-    assert not missing, f"auth_req_id not logged by {missing}"
+    missing = [service for service in SERVICES if fingerprint not in stack.logs(service)]
+    assert not missing, f"the request's fingerprint is not logged by {missing}"
 
     shown = stack.admin("request", "show", auth_req_id)
     assert [h["status"] for h in shown["history"]] == ["pending", "approved", "tokens_issued"]
@@ -117,7 +121,7 @@ async def test_request_expires_and_token_answers_expired_token(
     client, auth_req_id = await _start(rp, user, requested_expiry="1")
     note = await webhook.next_for(user.username)
     for _ in range(100):
-        shown = stack.admin("request", "show", auth_req_id)
+        shown = await stack.admin_async("request", "show", auth_req_id)
         if shown["status"] == "expired":
             break
         await asyncio.sleep(0.1)

@@ -62,7 +62,8 @@ async def test_set_totp_for_an_unknown_user_fails_with_one_line(settings) -> Non
 
 async def test_set_code_stores_an_argon2_hash_of_the_code(settings, gateway) -> None:
     user = await add_user(gateway)
-    await commands.user_set_code(settings, argparse.Namespace(username=user.username, code="river 42"))
+    await commands.user_set_code(settings,
+                                 argparse.Namespace(username=user.username, code="river 42", code_stdin=False))
     assert verify_password((await users.get(gateway.rt.pool, user.sub)).user_code_hash, "river 42")
 
 
@@ -70,4 +71,4 @@ async def test_set_code_stores_an_argon2_hash_of_the_code(settings, gateway) -> 
 async def test_set_code_refuses_codes_out_of_bounds(settings, gateway, code) -> None:
     user = await add_user(gateway)
     with pytest.raises(commands.CommandError, match="1 to 64 characters"):
-        await commands.user_set_code(settings, argparse.Namespace(username=user.username, code=code))
+        await commands.user_set_code(settings, argparse.Namespace(username=user.username, code=code, code_stdin=False))

@@ -217,7 +217,7 @@ async def test_requests_arriving_together_are_each_stored_and_answered(http, gat
                                      for person in people))
     assert [status for status, _, _ in answers] == [200] * 8
     for person, (_, body, _) in zip(people, answers, strict=True):
-        stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(body["auth_req_id"]))
+        stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(body["auth_req_id"]))
         assert stored is not None and stored.sub == person.sub
         events = await gateway.rt.pool.fetchval(
             "SELECT count(*) FROM outbox WHERE auth_request_id = $1 AND routing_key = 'auth_request.created'",

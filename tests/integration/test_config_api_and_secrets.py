@@ -10,8 +10,9 @@ from pydantic import SecretStr
 
 from services.admin import commands
 from services.gateway.__main__ import build_gateway
-from services.gateway.app import create_app
+from services.gateway.app import add_management_routes, create_app
 from shared.config.sealed import MASK
+from shared.management import create_management_app
 from shared.repositories import config as config_repo
 from shared.runtime import open_runtime
 
@@ -25,7 +26,9 @@ async def admin(settings, clock) -> AsyncIterator[TestClient]:
     with_token = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
     async with open_runtime(with_token, "gateway", clock=clock) as rt:
         gw = await build_gateway(rt)
-        async with TestClient(TestServer(create_app(gw))) as client:
+        management = create_management_app(rt.readiness)
+        add_management_routes(management, gw)
+        async with TestClient(TestServer(management)) as client:
             yield client
         await gw.close()
         async with rt.pool.acquire() as conn:
@@ -42,8 +45,23 @@ async def test_the_config_api_needs_the_operator_token(admin) -> None:
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-async def test_the_config_api_is_off_without_a_token(http) -> None:
-    assert (await http.get("/admin/config", headers=AUTH)).status == 404
+async def test_the_config_api_is_off_without_a_token(gateway) -> None:
+    management = create_management_app(gateway.rt.readiness)
+    add_management_routes(management, gateway)
+    async with TestClient(TestServer(management)) as client:
+        assert (await client.get("/admin/config", headers=AUTH)).status == 404
+
+
+async def test_the_config_api_is_not_on_the_public_port(settings, clock) -> None:
+    with_token = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    async with open_runtime(with_token, "gateway", clock=clock) as rt:
+        gw = await build_gateway(rt)
+        async with TestClient(TestServer(create_app(gw))) as public:
+            for method in ("GET", "PUT", "DELETE"):
+                response = await public.request(method, "/admin/config/backchannelAuthenticationResponseInterval",
+                                                headers=AUTH, json=9)
+                assert response.status == 404
+        await gw.close()
 
 
 async def test_put_stores_secrets_encrypted_and_every_read_masks_them(admin, pool, settings) -> None:

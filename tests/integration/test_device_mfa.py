@@ -44,7 +44,7 @@ async def open_request(http: TestClient, gateway: Gateway, *, acr_values: str | 
     response = await http.post("/bc-authorize", data=data, headers=client.basic)
     assert response.status == 200, await response.text()
     auth_req_id = (await response.json())["auth_req_id"]
-    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
     ref = new_token(32)
     await device_refs.insert(gateway.rt.pool, gateway.rt.secrets.hash(ref), request.id, gateway.rt.clock.now())
     return Opened(client, user, f"/device/{ref}", auth_req_id, request)

@@ -26,7 +26,7 @@ async def opened(http: TestClient, gateway):
     response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username,
                                                       "binding_message": "Code 7Q"}, headers=client.basic)
     auth_req_id = (await response.json())["auth_req_id"]
-    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
     ref = new_token(32)
     await device_refs.insert(gateway.rt.pool, gateway.rt.secrets.hash(ref), request.id, gateway.rt.clock.now())
     return user, f"/device/{ref}", request
@@ -134,7 +134,7 @@ async def test_a_username_is_limited_across_links(http, gateway) -> None:
         response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
                                    headers=client.basic)
         auth_req_id = (await response.json())["auth_req_id"]
-        request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+        request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
         ref = new_token(32)
         await device_refs.insert(gateway.rt.pool, gateway.rt.secrets.hash(ref), request.id, gateway.rt.clock.now())
         paths.append(f"/device/{ref}")

@@ -9,7 +9,7 @@ import pytest
 
 from services.admin import commands
 from shared.repositories import devices
-from tests.support.gateway_client import CIBA_GRANT, Client, add_user, decide, register, server_property
+from tests.support.gateway_client import Client, add_user, issued_tokens, register, server_property
 from tests.support.jwt_client import ClientSigner
 
 PATH = "/bc-deviceRegistration"
@@ -24,13 +24,7 @@ async def app_client(http, gateway) -> AsyncIterator[Client]:
 
 
 async def id_token_for(http, gateway, user, client: Client) -> str:
-    response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
-                               headers=client.basic)
-    auth_req_id = (await response.json())["auth_req_id"]
-    await decide(gateway, auth_req_id, approved=True)
-    tokens = await http.post("/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
-                             headers=client.basic)
-    return (await tokens.json())["id_token"]
+    return (await issued_tokens(http, gateway, client, user))["id_token"]
 
 
 async def register_device(http, client: Client | None, *, hint: str | None = None, token: str | None = None):
@@ -144,12 +138,7 @@ async def test_devices_are_listed_and_removed_with_ciba_admin(http, gateway, app
 
 async def test_an_access_token_is_not_an_id_token_hint(http, gateway, app_client) -> None:
     user = await add_user(gateway)
-    response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
-                               headers=app_client.basic)
-    auth_req_id = (await response.json())["auth_req_id"]
-    await decide(gateway, auth_req_id, approved=True)
-    tokens = await (await http.post("/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
-                                    headers=app_client.basic)).json()
+    tokens = await issued_tokens(http, gateway, app_client, user)
     status, body = await register_device(http, app_client, hint=tokens["access_token"], token="t")
     assert (status, body["error"]) == (400, "invalid_request")
     assert await devices.for_user(gateway.rt.pool, user.sub) == []

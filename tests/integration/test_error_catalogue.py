@@ -117,7 +117,7 @@ async def access_denied_at_token(http, gateway, clock):
 
 async def transaction_failed(http, gateway, clock):
     client, auth_req_id = await _started(http, gateway)
-    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
     async with gateway.rt.pool.acquire() as conn:
         await lifecycle.fail(conn, request.id, reason="the user could not be notified", now=clock.now(),
                              service="test")

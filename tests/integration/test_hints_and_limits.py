@@ -19,7 +19,7 @@ async def post(http: TestClient, client: Client, **data: str):
 
 
 async def _stored_sub(gateway, auth_req_id: str) -> str:
-    stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+    stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
     return stored.sub
 
 

@@ -132,7 +132,7 @@ async def test_expire_due_expires_only_due_pending_requests_and_records_history(
         {"status": "expired", "at": clock.now(), "service": SERVICE, "detail": None}]
     assert await events_after_created(pool, due) == ["auth_request.expired"]
     assert await events_after_created(pool, not_yet_due) == []
-    assert (await device_refs.get(pool, ref_hash)).used_at == clock.now()
+    assert (await device_refs.get_with_request(pool, [ref_hash]))[0].used_at == clock.now()
 
 
 async def test_expire_due_at_exactly_the_deadline_expires(pool, clock, make_request):
@@ -321,3 +321,18 @@ async def _blocked_on_a_lock(pool: asyncpg.Pool, pid: int) -> None:
         if await pool.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid) == "Lock":
             return
         await asyncio.sleep(0.01)
+
+
+async def test_recording_sent_notifications_tells_messages_of_one_request_apart(pool, clock, make_request):
+    """A re-announcement and the original event of one request in one batch: only the message
+    not yet processed is recorded (the answer was once keyed by request, so both said yes)."""
+    from services.notifier import queries
+
+    request = await make_request()
+    already, fresh = uuid.uuid4(), uuid.uuid4()
+    await pool.execute("INSERT INTO processed_events (consumer, message_id) VALUES ('notifier', $1)", already)
+    sent = [queries.Sent(m, request.id, 1, "webhook", "ok", clock.now()) for m in (already, fresh, fresh)]
+
+    assert await queries.record_sent(pool, sent, consumer="notifier") == [False, True, False]
+    assert await pool.fetchval("SELECT count(*) FROM notification_attempts WHERE auth_request_id = $1",
+                               request.id) == 1

@@ -53,7 +53,7 @@ from services.gateway.endpoints import openapi
 from shared.passwords import hash_password
 from shared.repositories import users
 from shared.repositories.users import User, UserExists
-from shared.runtime import open_runtime
+from shared.runtime import open_runtime, start_watchers
 from shared.settings import Settings
 from tests.integration.conftest import ISSUER
 from tests.support.gateway_client import CIBA_GRANT, decide
@@ -106,6 +106,8 @@ class LiveGateway:
     async def _serve(self) -> None:
         async with open_runtime(self.settings, "gateway") as rt:
             gw = await build_gateway(rt)
+            await start_watchers(rt)  # as ciba-gateway does: readiness needs the LISTEN connection
+            await asyncio.wait_for(rt.listener.connected.wait(), 10)
             runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=5)
             await runner.setup()
             try:

@@ -15,9 +15,10 @@ import pytest
 
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.connection import Bus
-from shared.bus.consumer import AUTH_REQ_ID_HEADER
+from shared.bus.consumer import AUTH_REQ_HEADER
 from shared.crypto import new_token
 from shared.events import AuthRequestDecided, AuthRequestFailed, parse_event
+from shared.logging import auth_req_fingerprint
 from shared.repositories import auth_requests, clients, outbox, users
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
@@ -119,7 +120,9 @@ async def test_committed_events_are_published_with_the_auth_req_id_header(
     assert relayed >= 1
     message = published[str(decided.message_id)]
     assert message.routing_key == "auth_request.decided"
-    assert message.headers[AUTH_REQ_ID_HEADER] == auth_req_id
+    # The fingerprint for the consumers' logs, never the auth_req_id itself.
+    assert message.headers[AUTH_REQ_HEADER] == auth_req_fingerprint(auth_req_id)
+    assert auth_req_id not in str(message.headers)
     assert message.content_type == "application/json"
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert parse_event(message.body) == decided
@@ -134,7 +137,7 @@ async def test_event_without_an_auth_request_row_is_published_without_the_header
     published = {m.message_id: m for m in await observer.drain()}
 
     message = published[str(orphan.message_id)]
-    assert AUTH_REQ_ID_HEADER not in (message.headers or {})
+    assert AUTH_REQ_HEADER not in (message.headers or {})
     assert json.loads(message.body) == orphan.model_dump(mode="json")
 
 

@@ -15,7 +15,7 @@ async def _lost_request(http, gateway):
     response = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
                                headers=client.basic)
     auth_req_id = (await response.json())["auth_req_id"]
-    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(auth_req_id))
+    request = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
     # The broker lost the event: it left the outbox and no notifier ever saw it.
     await gateway.rt.pool.execute("DELETE FROM outbox WHERE auth_request_id = $1", request.id)
     return request

@@ -111,7 +111,7 @@ async def test_discovery_names_every_endpoint_and_what_is_supported(http) -> Non
     assert doc["id_token_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
     assert "openid" in doc["scopes_supported"] and "sub" in doc["claims_supported"]
     assert doc["subject_types_supported"] == ["public"]
-    assert doc["response_types_supported"] == []
+    assert doc["response_types_supported"] == ["none"]  # see discovery.RESPONSE_TYPES_SUPPORTED
 
 
 async def test_jwks_publishes_public_keys_with_kids_only(http) -> None:

@@ -18,6 +18,7 @@ from services.admin import commands
 from services.gateway.context import Gateway
 from services.gateway.password_checks import PasswordChecks
 from services.request_processor import housekeeping
+from shared.domain.attempts_limit import sign_ins_per_address
 from shared.passwords import Argon2Params, Passwords
 from shared.repositories import throttle, users
 from tests.support.browser import Page, parse_forms
@@ -122,6 +123,22 @@ async def test_successful_sign_ins_do_not_use_up_the_address_limit(http, gateway
         http.session.cookie_jar.clear()
 
 
+async def test_a_burst_of_good_sign_ins_from_one_address_leaves_no_lock_behind(
+        http, gateway, three_failures_per_address) -> None:
+    """Many people behind one NAT signing in at once: while more sign-ins are being checked
+    than the limit allows, the extra ones wait (429); once the checks succeed, the address is
+    free again. Refused attempts check no password, so they must not count as failures."""
+    limit = sign_ins_per_address(3)
+    address = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    now = gateway.rt.clock.now()
+    in_flight = [await limit.allow(gateway.rt.pool, address, now) for _ in range(3)]
+    refused = [await limit.allow(gateway.rt.pool, address, now) for _ in range(10)]
+    assert in_flight == [True] * 3 and refused == [False] * 10
+    for _ in in_flight:  # the three checks succeed
+        await limit.release(gateway.rt.pool, address)
+    assert await limit.allow(gateway.rt.pool, address, now)
+
+
 async def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
         http, gateway, three_failures_per_address, monkeypatch) -> None:
     for n in range(3):  # the peer (127.0.0.1) is not trusted: every forged address counts as it
@@ -141,11 +158,13 @@ async def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_limit(
     assert (await account_login(http, made_up(), headers=client_b)).status == 401
 
 
-async def test_argon2_parameters_are_settings_used_for_new_hashes(settings, pool) -> None:
+async def test_argon2_parameters_are_settings_used_for_new_hashes(settings, pool, tmp_path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text("long-enough\n")
     cheap = settings.model_copy(update={"argon2_time_cost": 1, "argon2_memory_kib": 8192,
                                         "argon2_parallelism": 1})
-    args = type("Args", (), {"username": made_up(), "password": "long-enough", "email": None,
-                             "phone": None, "claim": []})()
+    args = type("Args", (), {"username": made_up(), "password": "@" + str(password_file), "password_stdin": False,
+                             "email": None, "phone": None, "claim": []})()
     created = await commands.user_add(cheap, args)
     stored = await users.get(pool, created["sub"])
     assert stored.password_hash.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
@@ -157,8 +176,8 @@ async def test_argon2_parameters_are_settings_used_for_new_hashes(settings, pool
 async def test_housekeeping_purges_attempt_counters_whose_window_has_passed(runtime, clock) -> None:
     now = clock.now()
     old, recent = f"account:{made_up()}", f"account:{made_up()}"
-    await throttle.count_attempt(runtime.pool, old, now - timedelta(minutes=20), timedelta(minutes=15))
-    await throttle.count_attempt(runtime.pool, recent, now - timedelta(minutes=5), timedelta(minutes=15))
+    await throttle.count_attempt(runtime.pool, old, now - timedelta(minutes=20), timedelta(minutes=15), 5)
+    await throttle.count_attempt(runtime.pool, recent, now - timedelta(minutes=5), timedelta(minutes=15), 5)
     await housekeeping.clean_once(runtime)
     kept = {row["key"] for row in await runtime.pool.fetch(
         "SELECT key FROM login_throttle WHERE key = ANY($1)", [old, recent])}

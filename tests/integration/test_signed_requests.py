@@ -33,7 +33,7 @@ async def test_a_signed_request_is_accepted_and_its_parameters_used(http, gatewa
     status, body = await post(http, client, request=token)
     assert status == 200, body
     assert body["expires_in"] == 120  # a JSON number in the request object
-    stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hash(body["auth_req_id"]))
+    stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(body["auth_req_id"]))
     assert (stored.sub, stored.scope, stored.binding_message) == (user.sub, ["openid", "email"], "Signed 42")
 
 

@@ -62,7 +62,7 @@ async def add_user(gw: Gateway, **fields: Any) -> User:
 
 
 async def decide(gw: Gateway, auth_req_id: str, *, approved: bool) -> None:
-    request = await auth_requests.get_by_hash(gw.rt.pool, gw.rt.secrets.hash(auth_req_id))
+    request = await auth_requests.get_by_hash(gw.rt.pool, gw.rt.secrets.hashes(auth_req_id))
     assert request is not None
     async with gw.rt.pool.acquire() as conn:
         decided = await lifecycle.decide(conn, request, approved=approved, now=gw.rt.clock.now(),
@@ -83,3 +83,16 @@ async def server_property(gw: Gateway, key: str, value: Any) -> AsyncIterator[No
         async with gw.rt.pool.acquire() as conn:
             await config_repo.delete(conn, key)
         await gw.rt.live_config.load()
+
+
+async def issued_tokens(http: TestClient, gw: Gateway, client: Client, user: User | None = None) -> dict[str, Any]:
+    """A whole poll flow for ``user`` (a new one by default), approved at once: the /token answer."""
+    user = user or await add_user(gw)
+    answer = await http.post("/bc-authorize", data={"scope": "openid", "login_hint": user.username},
+                             headers=client.basic)
+    auth_req_id = (await answer.json())["auth_req_id"]
+    await decide(gw, auth_req_id, approved=True)
+    answer = await http.post("/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+                             headers=client.basic)
+    assert answer.status == 200, await answer.text()
+    return await answer.json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -35,7 +36,13 @@ class Stack:
     # Where ciba-admin reaches Postgres, when not where the services do (the chaos tests put
     # the services behind a fault proxy; operator commands go straight to the database).
     admin_database_url: str | None = None
+    # Each process's management listener (/health, /metrics), on a port of its own, kept
+    # across restarts of the same name.
+    management_ports: dict[str, int] = field(default_factory=dict)
     _log_starts: dict[str, int] = field(default_factory=dict)
+
+    def management_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.management_ports[name]}"
 
     @property
     def issuer(self) -> str:
@@ -66,8 +73,10 @@ class Stack:
         # The log file is appended to across restarts: readiness is read after this point only.
         self._log_starts[name] = len(self.log_lines(name))
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - owned by the process
+        port = self.management_ports.setdefault(name, free_port())
         self.processes[name] = subprocess.Popen(
-            [str(BIN / f"ciba-{service}")], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [str(BIN / f"ciba-{service}")], env={"CIBA_MANAGEMENT_PORT": str(port), **self.env},
+            stdout=log, stderr=subprocess.STDOUT
         )
         if wait:
             self.wait_ready(name)
@@ -125,10 +134,14 @@ class Stack:
                 continue
         return lines
 
-    def admin(self, *args: str, check: bool = True) -> Any:
+    def admin(self, *args: str, check: bool = True, input: str | None = None) -> Any:
         env = {**self.env, "CIBA_DATABASE_URL": self.admin_database_url or self.database_url}
         result = subprocess.run([str(BIN / "ciba-admin"), *args], env=env,
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=60, input=input)
         if check and result.returncode != 0:
             raise RuntimeError(f"ciba-admin {' '.join(args)} failed: {result.stderr}")
         return json.loads(result.stdout) if result.returncode == 0 else result
+
+    async def admin_async(self, *args: str, check: bool = True) -> Any:
+        """`admin` in a thread: for tests that poll while their event loop serves callbacks."""
+        return await asyncio.to_thread(self.admin, *args, check=check)

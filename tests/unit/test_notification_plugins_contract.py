@@ -13,7 +13,7 @@ import structlog
 
 from services.notifier.notify_user import notifier_names, run_plugin
 from services.notifier.plugins.base import NotificationContext, NotificationResult
-from shared.logging import NOTIFICATION_LOGGER, bind_request, configure_logging
+from shared.logging import NOTIFICATION_LOGGER, auth_req_fingerprint, bind_request, configure_logging
 from tests.support.notification_context import notification_context
 
 
@@ -72,5 +72,5 @@ def test_the_plugins_log_channel_can_have_a_file_of_its_own(tmp_path) -> None:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
         structlog.reset_defaults()
-    assert [(line["event"], line["auth_req_id"], line["service"]) for line in lines] == [
-        ("end_user_notified", "abc123", "notifier")]
+    assert [(line["event"], line["auth_req"], line["service"]) for line in lines] == [
+        ("end_user_notified", auth_req_fingerprint("abc123"), "notifier")]

@@ -162,3 +162,40 @@ def test_long_poll_holds_are_bounded_and_checked_against_the_descriptor_limit(mo
     if soft != resource.RLIM_INFINITY:
         assert descriptors_short_by(soft - DESCRIPTOR_HEADROOM) == 0
         assert descriptors_short_by(soft) == DESCRIPTOR_HEADROOM
+
+
+def test_secret_settings_can_come_from_files(monkeypatch, tmp_path):
+    """Docker and Kubernetes mount secrets as files: CIBA_<NAME>_FILE names one."""
+    (tmp_path / "key").write_text(KEY + "\n")  # the newline `echo` leaves
+    (tmp_path / "token").write_text("  operator-token\n")
+    (tmp_path / "db").write_text("postgresql://ciba:s3cret@db:5432/ciba")
+    monkeypatch.setenv("CIBA_SECRET_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("CIBA_ADMIN_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("CIBA_DATABASE_URL_FILE", str(tmp_path / "db"))
+    settings = Settings(issuer="https://as.example.com")
+    assert settings.secret_key_bytes == KEY.encode()
+    assert settings.admin_token.get_secret_value() == "operator-token"
+    assert settings.database_url == "postgresql://ciba:s3cret@db:5432/ciba"
+
+
+def test_a_secret_set_twice_or_an_unreadable_file_is_refused_with_the_variable_named(monkeypatch, tmp_path):
+    (tmp_path / "key").write_text(KEY)
+    monkeypatch.setenv("CIBA_SECRET_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("CIBA_SECRET_KEY", KEY)
+    with pytest.raises(ValidationError, match="CIBA_SECRET_KEY and CIBA_SECRET_KEY_FILE are both set"):
+        Settings(issuer="https://as.example.com")
+    monkeypatch.delenv("CIBA_SECRET_KEY")
+    monkeypatch.setenv("CIBA_SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match=r"CIBA_SECRET_KEY_FILE: cannot read .*missing: No such file"):
+        Settings(issuer="https://as.example.com")
+
+
+def test_every_setting_can_come_from_a_secrets_directory(monkeypatch, tmp_path):
+    """CIBA_SECRETS_DIR: a Kubernetes Secret mounted as a volume, one file per key."""
+    (tmp_path / "CIBA_SECRET_KEY").write_text(KEY)
+    (tmp_path / "CIBA_ADMIN_TOKEN").write_text("from-the-mount")
+    monkeypatch.setenv("CIBA_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("CIBA_ADMIN_TOKEN", "from-the-environment")  # the environment wins
+    settings = Settings(issuer="https://as.example.com")
+    assert settings.secret_key_bytes == KEY.encode()
+    assert settings.admin_token.get_secret_value() == "from-the-environment"

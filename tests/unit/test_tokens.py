@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.fernet import Fernet
 
+from shared.clock import FrozenClock
 from shared.crypto import Secrets
 from shared.errors import InvalidToken
 from shared.jose.keys import KeyRing, generate
@@ -33,12 +34,12 @@ def secrets() -> Secrets:
 
 @pytest.fixture(scope="module")
 def keyring(secrets: Secrets) -> KeyRing:
-    return KeyRing([generate("RSA", NOW, secrets), generate("EC", NOW, secrets)], secrets)
+    return KeyRing([generate("RSA", NOW, secrets), generate("EC", NOW, secrets)], secrets, FrozenClock(NOW))
 
 
 @pytest.fixture(scope="module")
 def other_keyring(secrets: Secrets) -> KeyRing:
-    return KeyRing([generate("RSA", NOW, secrets)], secrets)
+    return KeyRing([generate("RSA", NOW, secrets)], secrets, FrozenClock(NOW))
 
 
 def access_claims(**overrides) -> dict:

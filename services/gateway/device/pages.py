@@ -22,12 +22,13 @@ from services.gateway.device import session as cookies
 from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
 from services.gateway.device.render import PageGone, render, render_message
+from shared import metrics
 from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.domain.acr import MFA, required_level
 from shared.domain.attempts_limit import DEVICE_LOGIN
 from shared.logging import bind_request, get_logger
-from shared.repositories import auth_requests, device_refs, users
+from shared.repositories import device_refs, users
 from shared.repositories.auth_requests import AuthRequest
 
 MAX_FAILED_LOGINS = 5
@@ -64,11 +65,11 @@ class Page:
 async def _load(gw: Gateway, ref: str) -> Page:
     if len(ref) > 100:
         raise PageGone(404, "Request not found", "This link is not valid.")
-    ref_hash = gw.rt.secrets.hash(ref)
-    row = await device_refs.get(gw.rt.pool, ref_hash)
-    if row is None:
+    found = await device_refs.get_with_request(gw.rt.pool, gw.rt.secrets.hashes(ref))
+    if found is None:
         raise PageGone(404, "Request not found", "This link is not valid.")
-    request = await auth_requests.get(gw.rt.pool, row.auth_request_id)
+    row, request = found
+    ref_hash = row.ref_hash  # as stored: under the key it was made with
     now = gw.rt.clock.now()
     if request is None or row.used_at is not None or request.status != "pending":
         raise PageGone(410, "This request is closed",
@@ -122,20 +123,23 @@ async def login(request: web.Request) -> web.Response:
         return _login_page(request, gw, page, status=403,
                            error="Your session expired. Please sign in again.")
     username = form.get("username", "")
-    with bind_request(request_id=str(page.request.id)):
+    with bind_request(auth_request=str(page.request.id)):
         gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
         # Each attempt is counted before the password is checked (per source address, per
         # link, and per username across links), so concurrent guesses cannot outrun the limits.
         source = SourceAttempt(gw, request)
         if not await source.allowed():
             log.warning("device_login_locked", reason="address")
+            metrics.DEVICE_LOGINS.labels("locked").inc()
             return too_many_from_address()
         if not await device_refs.reserve_login_attempt(gw.rt.pool, page.ref_hash, MAX_FAILED_LOGINS):
             log.warning("device_login_locked", reason="link")
+            metrics.DEVICE_LOGINS.labels("locked").inc()
             return render_message("Too many attempts",
                                   "This link was locked after too many failed sign-in attempts.", status=410)
         if not await DEVICE_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("device_login_locked", reason="username")
+            metrics.DEVICE_LOGINS.labels("locked").inc()
             return _login_page(request, gw, page, status=429,
                                error="Too many failed sign-in attempts. Try again in 15 minutes.")
         # Only the user the request names can sign in here: any other account fails exactly
@@ -155,6 +159,7 @@ async def login(request: web.Request) -> web.Response:
         await DEVICE_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
         log.info("device_login_succeeded", acr=page.required_acr)
+        metrics.DEVICE_LOGINS.labels("ok").inc()
     response = web.Response(status=303, headers={"Location": page.base})
     cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
         binding=page.ref_hash.hex(), sub=user.sub, auth_time=gw.rt.clock.now(),
@@ -166,6 +171,7 @@ def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response
     """A wrong password, another account and a wrong code count alike and read alike (the
     attempt was counted before the check)."""
     log.info("device_login_failed")
+    metrics.DEVICE_LOGINS.labels("bad_credentials").inc()
     error = ("The username, password or code is not correct." if page.required_acr == MFA
              else "The username or password is not correct.")
     return _login_page(request, gw, page, status=401, error=error)

@@ -1,18 +1,33 @@
 """HTML for the authentication device's pages: Jinja2 with autoescaping, and headers that
-keep the pages out of caches, frames and Referer headers (the URL carries a secret)."""
+keep the pages out of caches, frames and Referer headers (the URL carries a secret).
+
+An operator brands the pages with CIBA_TEMPLATES_DIR: a template of the same name there is
+used instead of the built-in one (README, "Branding the pages", lists names and variables).
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-_env = jinja2.Environment(
-    loader=jinja2.PackageLoader("services.gateway", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
+_templates_dir: str | None = None
+
+
+def use_templates_dir(path: str | None) -> None:
+    """Look in ``path`` first for every template (CIBA_TEMPLATES_DIR)."""
+    global _templates_dir
+    _templates_dir = path
+    _environment.cache_clear()
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    built_in = jinja2.PackageLoader("services.gateway", "templates")
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(_templates_dir), built_in]) if _templates_dir else built_in
+    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
 
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -25,7 +40,7 @@ PAGE_HEADERS = {
 
 def render(template: str, context: dict[str, Any], *, status: int = 200,
            headers: dict[str, str] | None = None) -> web.Response:
-    html = _env.get_template(template).render(**context)
+    html = _environment().get_template(template).render(**context)
     return web.Response(text=html, status=status, content_type="text/html",
                         headers={**PAGE_HEADERS, **(headers or {})})
 

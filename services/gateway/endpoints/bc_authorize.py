@@ -21,6 +21,7 @@ from services.gateway.client_auth import authenticate_client
 from services.gateway.context import Gateway, check_feature_enabled, gateway
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
+from shared import metrics, tracing
 from shared.config.model import ServerConfig
 from shared.crypto import new_token
 from shared.domain import lifecycle, user_code
@@ -50,6 +51,7 @@ log = get_logger("ciba.gateway")
 def check_rate_limit(gw: Gateway, client: Client) -> None:
     wait = gw.rate_limiter.acquire(client.client_id, gw.rt.config.backchannelRateLimitPerClient)
     if wait is not None:
+        metrics.RATE_LIMITED.labels("bc_authorize_per_client").inc()
         raise SlowDown("too many authentication requests from this client", status=429, retry_after=wait)
 
 
@@ -182,7 +184,7 @@ async def handle(request: web.Request) -> web.Response:
         client_notification_token_enc=secrets.encrypt(notification_token) if notification_token else None,
         status="pending", interval_sec=interval, created_at=now,
         expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
-        acr=None, failure_reason=None, tokens_issued_at=None,
+        acr=None, failure_reason=None, tokens_issued_at=None, traceparent=tracing.current_traceparent(),
     )
     await store(gw, auth_request, config)
     with bind_request(auth_req_id=auth_req_id):

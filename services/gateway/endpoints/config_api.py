@@ -7,7 +7,9 @@
 
 Authenticated with ``Authorization: Bearer <CIBA_ADMIN_TOKEN>`` (compared in constant time);
 while CIBA_ADMIN_TOKEN is unset the API does not exist (404). Changes reach every service
-within 2 seconds, like ``ciba-admin config set``. Expose it only on an operators' network.
+within 2 seconds, like ``ciba-admin config set``. It is served on the gateway's management
+listener (CIBA_MANAGEMENT_HOST:CIBA_MANAGEMENT_PORT, 127.0.0.1:9180 by default), never on the
+public port: expose that listener only on an operators' network.
 """
 
 from __future__ import annotations

@@ -10,15 +10,23 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.client_auth import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
 from services.gateway.context import gateway
 from shared.config.model import ServerConfig
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
+from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.repositories.clients import CIBA_GRANT
 
 PATH = "/.well-known/openid-configuration"
+# RFC 8414 3: the same document, for OAuth clients that do not speak OpenID Connect.
+OAUTH_PATH = "/.well-known/oauth-authorization-server"
+# There is no authorization endpoint, so no response type is truly supported. OIDC Discovery
+# and RFC 8414 both require the member, and validators (authlib's) refuse it empty; RFC 8414
+# errata 7793 would omit it. "none" (OAuth 2.0 Multiple Response Type Encoding Practices 4)
+# is the one value that promises nothing: no authorization response ever carries a code or a
+# token. Registration accepts it as the same as [].
+RESPONSE_TYPES_SUPPORTED = ["none"]
 
 
 def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
@@ -30,12 +38,18 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         "registration_endpoint": f"{issuer}/register",
         "scopes_supported": list(SCOPES_SUPPORTED),
         "claims_supported": list(CLAIMS_SUPPORTED),
-        "response_types_supported": [],
+        "response_types_supported": RESPONSE_TYPES_SUPPORTED,
         "grant_types_supported": [CIBA_GRANT, "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
         "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "introspection_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "revocation_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": False,
     }

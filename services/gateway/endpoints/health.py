@@ -1,21 +1,15 @@
-"""GET /health/live and /health/ready for orchestrators. Ready means the database answers."""
+"""GET /health/live and /health/ready on the public port, for load balancers. The same
+answers come from the management listener (shared.management), which orchestrators probe."""
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
 from services.gateway.context import gateway
+from shared.management import live, ready_response
 
-
-async def live(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+__all__ = ["live", "ready"]
 
 
 async def ready(request: web.Request) -> web.Response:
-    try:
-        await asyncio.wait_for(gateway(request).rt.pool.fetchval("SELECT 1"), 2)
-    except Exception:
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ok"})
+    return await ready_response(gateway(request).rt.readiness)

@@ -15,9 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.client_auth import ASYMMETRIC_ALGS, HMAC_ALGS, JWT_BEARER, SUPPORTED_AUTH_METHODS
+from services.gateway.client_auth import JWT_BEARER
 from services.gateway.context import gateway
 from shared.domain.claims import SCOPES_SUPPORTED
+from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.repositories.clients import CIBA_GRANT
 
@@ -59,13 +60,11 @@ def _header(name: str) -> dict[str, str]:
 
 
 _TOO_LARGE = _error("The request body is larger than 64 KiB.", ["invalid_request"])
+_REGISTRATION_TOKEN = _error("The registration (or initial) access token is missing or not valid.",
+                             ["invalid_token"], {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")})
 _INVALID_CLIENT = _error("Client authentication failed.", ["invalid_client"],
                          {"WWW-Authenticate": _header("WWW-Authenticate-Basic")})
 _CLIENT_AUTH_SECURITY = [{"clientBasic": []}, {}]
-_ADMIN_UNAUTHORIZED = _error("The operator's bearer token is missing or wrong.", ["invalid_token"],
-                             {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")})
-_ADMIN_OFF = _error("The config API is off (CIBA_ADMIN_TOKEN unset) or the property is unknown.", ["not_found"])
-_ADMIN_VALUE = {"description": "The property and its value (secrets masked).", "content": _json({"type": "object"})}
 
 _CLIENT_AUTH_FIELDS: dict[str, Any] = {
     "client_id": {"type": "string", "description": "The client's identifier (client_secret_post; optional "
@@ -145,16 +144,24 @@ def _schemas() -> dict[str, Any]:
                         "backchannel_token_delivery_mode": "poll"},
         },
         "ClientInformation": {
-            "description": "The registered metadata, with the credentials (RFC 7591 3.2.1). The secret is "
-                           "shown once.",
+            "description": "The registered metadata, with the credentials (RFC 7591 3.2.1, RFC 7592 3). The "
+                           "secret is shown once.",
+            "allOf": [_ref("ClientConfiguration"), {"type": "object", "required": ["client_secret"],
+                                                     "properties": {"client_secret": {"type": "string"}}}],
+        },
+        "ClientConfiguration": {
+            "description": "The registered metadata and what the server assigned (RFC 7592 3), without "
+                           "the secret.",
             "allOf": [_ref("ClientMetadata"), {
                 "type": "object",
-                "required": ["client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at"],
+                "required": ["client_id", "client_id_issued_at", "client_secret_expires_at",
+                             "registration_access_token", "registration_client_uri"],
                 "properties": {
                     "client_id": {"type": "string"},
-                    "client_secret": {"type": "string"},
                     "client_id_issued_at": {"type": "integer"},
                     "client_secret_expires_at": {"type": "integer", "const": 0},
+                    "registration_access_token": {"type": "string"},
+                    "registration_client_uri": {"type": "string", "format": "uri"},
                 },
             }],
         },
@@ -229,6 +236,30 @@ def _schemas() -> dict[str, Any]:
             },
             "example": {"grant_type": CIBA_GRANT, "auth_req_id": "4m8uXRm1_bcW2y9Jk6LqkGxqQpLwT1yP0S3e5n7vHdA"},
         },
+        "RevocationRequest": {
+            "type": "object",
+            "description": "A token to revoke (RFC 7009 2.1) with the client's authentication.",
+            "required": ["token"],
+            "properties": {
+                "token": {"type": "string", "description": "An access token or a refresh token the client "
+                                                          "was issued; a refresh token's whole grant ends."},
+                "token_type_hint": {"type": "string", "description": "access_token or refresh_token: which "
+                                                                    "to look for first."},
+                **_CLIENT_AUTH_FIELDS,
+            },
+        },
+        "Introspection": {
+            "type": "object",
+            "description": "What the token is (RFC 7662 2.2); only active: false when it is not active, or not "
+                           "the caller's to see.",
+            "required": ["active"],
+            "properties": {
+                "active": {"type": "boolean"}, "scope": {"type": "string"}, "client_id": {"type": "string"},
+                "sub": {"type": "string"}, "iss": {"type": "string"}, "aud": {"type": "string"},
+                "exp": {"type": "integer"}, "iat": {"type": "integer"}, "auth_time": {"type": "integer"},
+                "acr": {"type": "string"}, "jti": {"type": "string"}, "token_type": {"type": "string"},
+            },
+        },
         "TokenResponse": {
             "type": "object",
             "required": ["access_token", "token_type", "expires_in", "id_token", "scope"],
@@ -270,7 +301,8 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["status"],
             "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
-                           "database": {"type": "string"}},
+                           "checks": {"type": "object", "additionalProperties": {"type": "string"},
+                                      "description": "Each readiness check: ok, or why it fails."}},
         },
     }
 
@@ -337,21 +369,74 @@ def _paths() -> dict[str, Any]:
             "summary": "OpenID Provider metadata.", "tags": ["oidc"],
             "responses": {"200": {"description": "The metadata.", "content": _json(_ref("Discovery"))}},
         }},
+        "/.well-known/oauth-authorization-server": {"get": {
+            "summary": "Authorization server metadata (RFC 8414): the same document.", "tags": ["oidc"],
+            "responses": {"200": {"description": "The metadata.", "content": _json(_ref("Discovery"))}},
+        }},
         "/jwks": {"get": {
             "summary": "The public keys that sign ID tokens and access tokens.", "tags": ["oidc"],
             "responses": {"200": {"description": "A JWK Set.", "content": _json(_ref("Jwks"))}},
         }},
         "/register": {"post": {
-            "summary": "Register a client (RFC 7591).", "tags": ["oidc"],
+            "summary": "Register a client (RFC 7591). With dynamicRegistrationInitialAccessToken set, send it "
+                       "as a Bearer token.", "tags": ["oidc"],
             "requestBody": {"required": True, "content": _json(_ref("ClientMetadata"))},
             "responses": {
                 "201": {"description": "The client is registered.", "content": _json(_ref("ClientInformation"))},
                 "400": _error("The metadata is invalid.", ["invalid_client_metadata", "invalid_request"]),
+                "401": _REGISTRATION_TOKEN,
                 "403": _error("Dynamic registration is closed.", ["access_denied"]),
                 "413": _TOO_LARGE,
             },
         }},
+        "/register/{client_id}": {
+            "parameters": [{"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "get": {"summary": "Read the client's registration (RFC 7592 2.1).", "tags": ["oidc"],
+                    "security": [{"registration": []}],
+                    "responses": {"200": {"description": "The registration.",
+                                          "content": _json(_ref("ClientConfiguration"))},
+                                  "400": _error("The token was sent in more than one place.", ["invalid_request"]),
+                                  "401": _REGISTRATION_TOKEN}},
+            "put": {"summary": "Replace the client's metadata (RFC 7592 2.2): the body must carry the client_id; "
+                               "what it leaves out takes its default.", "tags": ["oidc"],
+                    "security": [{"registration": []}],
+                    "requestBody": {"required": True, "content": _json(_ref("ClientMetadata"))},
+                    "responses": {"200": {"description": "The new registration.",
+                                          "content": _json(_ref("ClientConfiguration"))},
+                                  "400": _error("The metadata is invalid, or the client_id or client_secret is "
+                                                "not the client's.", ["invalid_client_metadata", "invalid_request"]),
+                                  "401": _REGISTRATION_TOKEN, "413": _TOO_LARGE}},
+            "delete": {"summary": "Delete the client, its requests and tokens (RFC 7592 2.3).", "tags": ["oidc"],
+                       "security": [{"registration": []}],
+                       "responses": {"204": {"description": "Deleted."},
+                                     "400": _error("The token was sent in more than one place.",
+                                                   ["invalid_request"]),
+                                     "401": _REGISTRATION_TOKEN}},
+        },
         "/bc-authorize": {"post": bc_authorize},
+        "/introspect": {"post": {
+            "summary": "Describe an access or refresh token (RFC 7662): to the client it was issued to, or to "
+                       "a client listed in introspectionResourceServers.", "tags": ["oidc"],
+            "security": _CLIENT_AUTH_SECURITY,
+            "requestBody": {"required": True, "content": {FORM: {"schema": _ref("RevocationRequest")}}},
+            "responses": {
+                "200": {"description": "The token's description.", "content": _json(_ref("Introspection"))},
+                "400": _error("The request is malformed.", ["invalid_request"]),
+                "401": _INVALID_CLIENT,
+                "413": _TOO_LARGE,
+            },
+        }},
+        "/revoke": {"post": {
+            "summary": "Revoke an access token or a refresh token (RFC 7009). The answer is 200 whether or "
+                       "not the token was known.", "tags": ["oidc"], "security": _CLIENT_AUTH_SECURITY,
+            "requestBody": {"required": True, "content": {FORM: {"schema": _ref("RevocationRequest")}}},
+            "responses": {
+                "200": {"description": "Revoked, or nothing to revoke."},
+                "400": _error("The request is malformed.", ["invalid_request"]),
+                "401": _INVALID_CLIENT,
+                "413": _TOO_LARGE,
+            },
+        }},
         "/token": {"post": token},
         "/userinfo": {
             "get": {"summary": "The user's claims (OIDC Core 5.3).", **userinfo},
@@ -373,37 +458,16 @@ def _paths() -> dict[str, Any]:
                 "413": _TOO_LARGE,
             },
         }},
-        "/admin/config": {"get": {
-            "summary": "Every server property (secrets masked).", "tags": ["admin"],
-            "security": [{"adminToken": []}],
-            "responses": {"200": {"description": "The configuration.", "content": _json({"type": "object"})},
-                          "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF},
-        }},
-        "/admin/config/{key}": {
-            "parameters": [{"name": "key", "in": "path", "required": True, "schema": {"type": "string"},
-                            "description": "A server property, e.g. cibaEndUserNotificationConfig."}],
-            "get": {"summary": "One server property.", "tags": ["admin"], "security": [{"adminToken": []}],
-                    "responses": {"200": _ADMIN_VALUE, "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF}},
-            "put": {"summary": "Set a server property (validated; secrets stored encrypted).", "tags": ["admin"],
-                    "security": [{"adminToken": []}],
-                    "requestBody": {"required": True, "content": _json({"description": "The value, as JSON."})},
-                    "responses": {"200": _ADMIN_VALUE,
-                                  "400": _error("The value is refused; the message names the property.",
-                                                ["invalid_request"]),
-                                  "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF, "413": _TOO_LARGE}},
-            "delete": {"summary": "Return a server property to its default.", "tags": ["admin"],
-                       "security": [{"adminToken": []}],
-                       "responses": {"200": _ADMIN_VALUE, "401": _ADMIN_UNAUTHORIZED, "404": _ADMIN_OFF}},
-        },
         "/health/live": {"get": {
             "summary": "Liveness.", "tags": ["health"],
             "responses": {"200": {"description": "The process answers.", "content": _json(_ref("Health"))}},
         }},
         "/health/ready": {"get": {
-            "summary": "Readiness: the database answers.", "tags": ["health"],
+            "summary": "Readiness: Postgres answers, the LISTEN connection is up, every side task runs.",
+            "tags": ["health"],
             "responses": {
                 "200": {"description": "Ready.", "content": _json(_ref("Health"))},
-                "503": {"description": "The database does not answer.", "content": _json(_ref("Health"))},
+                "503": {"description": "A check fails; checks names it.", "content": _json(_ref("Health"))},
             },
         }},
     }
@@ -421,7 +485,7 @@ def document(issuer: str) -> dict[str, Any]:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": issuer}],
-        "tags": [{"name": "oidc"}, {"name": "ciba"}, {"name": "admin"}, {"name": "health"}],
+        "tags": [{"name": "oidc"}, {"name": "ciba"}, {"name": "health"}],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -433,8 +497,8 @@ def document(issuer: str) -> dict[str, Any]:
                                                "form fields client_id, client_secret, client_assertion."},
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "An access token from /token (RFC 6750)."},
-                "adminToken": {"type": "http", "scheme": "bearer",
-                               "description": "The operator's CIBA_ADMIN_TOKEN (config API only)."},
+                "registration": {"type": "http", "scheme": "bearer",
+                                 "description": "The registration_access_token /register answered (RFC 7592)."},
             },
         },
     }

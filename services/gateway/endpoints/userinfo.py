@@ -6,32 +6,21 @@ from uuid import UUID
 
 from aiohttp import web
 
+from services.gateway.bearer import bearer_token
 from services.gateway.context import gateway
 from services.gateway.middleware import NO_STORE
 from shared.domain.claims import user_claims
-from shared.errors import InvalidRequest, InvalidToken
+from shared.errors import InvalidToken
 from shared.jose.tokens import verify_access_token
 from shared.repositories import tokens, users
 
 PATH = "/userinfo"
 
 
-def _bearer_token(request: web.Request) -> str:
-    header = request.headers.get("Authorization")
-    if header is None:
-        raise InvalidToken("a Bearer access token is required", credentials_sent=False)
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("a Bearer access token is required")
-    if request.query.get("access_token"):
-        raise InvalidRequest("send the access token in one place only")
-    return token.strip()
-
-
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     now = gw.rt.clock.now()
-    claims = verify_access_token(gw.keyring, _bearer_token(request), issuer=gw.issuer, now=now)
+    claims = verify_access_token(gw.keyring, bearer_token(request), issuer=gw.issuer, now=now)
     try:
         jti = UUID(str(claims.get("jti")))
     except ValueError:

@@ -14,6 +14,8 @@ from typing import Any
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
+from shared import metrics
+from shared.domain import lifecycle
 from shared.domain.token_issuance import issue_for_request
 from shared.errors import (
     AccessDenied,
@@ -44,7 +46,7 @@ async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None 
 async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | None) -> dict[str, Any]:
     rt = gw.rt
     now = rt.clock.now()
-    poll = await auth_requests.record_poll(rt.pool, rt.secrets.hash(auth_req_id), client.client_id, now)
+    poll = await auth_requests.record_poll(rt.pool, rt.secrets.hashes(auth_req_id), client.client_id, now)
     if poll is None:
         raise InvalidGrant("auth_req_id is unknown or was issued to another client")
     request = poll.request
@@ -84,13 +86,13 @@ async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: dateti
         raise ExpiredToken("the auth_req_id has expired")
     if status == "pending":
         if too_fast:
+            metrics.RATE_LIMITED.labels("token_poll_interval").inc()
             raise SlowDown(f"poll at most every {interval} seconds")
         raise AuthorizationPending("the user has not yet decided")
     if status == "denied":
         raise AccessDenied("the user denied the request")
     if status == "failed":
-        # The reason (plugin and provider detail) stays in the request's history for operators.
-        raise TransactionFailed("the user could not be reached to authenticate")
+        raise TransactionFailed(lifecycle.failure_for_client(request.failure_reason))
     if status == "tokens_issued":
         raise InvalidGrant("tokens were already issued for this auth_req_id")
     grant_deadline = request.expires_at + timedelta(seconds=rt.config.cibaGrantLifeExtraTimeSec)

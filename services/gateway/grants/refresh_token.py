@@ -35,7 +35,7 @@ async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None 
     rt = gw.rt
     presented = form.require("refresh_token")
     now = rt.clock.now()
-    record = await tokens.get_refresh(rt.pool, rt.secrets.hash(presented))
+    record = await tokens.get_refresh(rt.pool, rt.secrets.hashes(presented))
     if record is None or record.client_id != client.client_id:
         raise InvalidGrant("refresh_token is unknown or was issued to another client")
     scope = _narrowed_scope(form, record.scope)

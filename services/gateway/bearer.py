@@ -1,0 +1,19 @@
+"""The bearer token of a request (RFC 6750 2.1: the Authorization header only)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shared.errors import InvalidRequest, InvalidToken
+
+
+def bearer_token(request: web.Request, *, what: str = "access token") -> str:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise InvalidToken(f"a Bearer {what} is required", credentials_sent=False)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken(f"a Bearer {what} is required")
+    if request.query.get("access_token"):
+        raise InvalidRequest("send the access token in one place only")
+    return token.strip()

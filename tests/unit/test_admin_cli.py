@@ -1,0 +1,46 @@
+"""ciba-admin explains itself: --version, and help on every command and every argument."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from services.admin.__main__ import COMMANDS, _parser
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action
+
+
+def test_every_command_and_argument_has_help() -> None:
+    groups = _subparsers(_parser())
+    missing = []
+    for group_choice in groups._choices_actions:
+        if not group_choice.help:
+            missing.append(group_choice.dest)
+        group = groups.choices[group_choice.dest]
+        actions = _subparsers(group)
+        for choice in actions._choices_actions:
+            command = actions.choices[choice.dest]
+            if not choice.help:
+                missing.append(f"{group_choice.dest} {choice.dest}")
+            missing += [f"{group_choice.dest} {choice.dest} {arg.dest}" for arg in command._actions
+                        if not isinstance(arg, argparse._HelpAction) and not arg.help]
+    assert missing == []
+
+
+def test_every_command_is_wired() -> None:
+    groups = _subparsers(_parser())
+    declared = {(group, action) for group, parser in groups.choices.items()
+                for action in _subparsers(parser).choices}
+    assert declared == set(COMMANDS)
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _parser().parse_args(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("ciba-admin ")
+
