@@ -233,8 +233,38 @@ COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitab
 }
 
 
+def _identifiers_may_start_with_a_dash(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Kids, auth_req_ids, jtis and device ids are base64url: one in 64 begins with '-', which argparse
+    would take for an unknown option. Such a word goes after a '--', where only positionals are read,
+    and a value given to an option is joined to it ('--reason=-x')."""
+    if "--" in argv:
+        return argv
+    options: dict[str, argparse.Action] = {}
+
+    def collect(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            options.update(dict.fromkeys(action.option_strings, action))
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    collect(child)
+
+    collect(parser)
+    words: list[str] = []
+    identifiers: list[str] = []
+    for word in argv:
+        previous = options.get(words[-1]) if words else None
+        if previous is not None and previous.nargs is None and word.startswith("-"):
+            words[-1] = f"{words[-1]}={word}"
+        elif word.startswith("-") and word != "-" and word.split("=", 1)[0] not in options:
+            identifiers.append(word)
+        else:
+            words.append(word)
+    return words + ["--", *identifiers] if identifiers else words
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_identifiers_may_start_with_a_dash(parser, sys.argv[1:] if argv is None else argv))
     try:
         settings = Settings()
     except ValidationError as exc:

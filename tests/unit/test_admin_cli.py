@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from services.admin.__main__ import COMMANDS, _parser
+from services.admin.__main__ import COMMANDS, _identifiers_may_start_with_a_dash, _parser
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -44,3 +44,23 @@ def test_version(capsys) -> None:
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("ciba-admin ")
 
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["keys", "retire", "-j4I2Mp50snVp0JPOWLJFfn"], {"kid": "-j4I2Mp50snVp0JPOWLJFfn"}),
+    (["keys", "retire", "--", "-j4I2Mp50snVp0JPOWLJFfn"], {"kid": "-j4I2Mp50snVp0JPOWLJFfn"}),
+    (["request", "cancel", "-xY", "--reason", "-because"], {"id": "-xY", "reason": "-because"}),
+    (["request", "cancel", "--reason", "fraud", "-xY"], {"id": "-xY", "reason": "fraud"}),
+    (["token", "revoke", "--jti", "-abc"], {"jti": "-abc"}),
+    (["request", "list", "--limit", "5"], {"limit": 5}),
+])
+def test_identifiers_beginning_with_a_dash_are_read_as_identifiers(argv, expected) -> None:
+    parser = _parser()
+    args = parser.parse_args(_identifiers_may_start_with_a_dash(parser, argv))
+    assert {key: getattr(args, key) for key in expected} == expected
+
+
+def test_an_unknown_option_is_still_refused(capsys) -> None:
+    parser = _parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(_identifiers_may_start_with_a_dash(parser, ["keys", "list", "--bogus"]))
+    assert "--bogus" in capsys.readouterr().err
