@@ -16,6 +16,8 @@ from aiohttp import web
 
 from services.gateway.client_address import Network, client_address, from_trusted_proxy
 from services.gateway.context import GATEWAY, gateway
+from services.gateway.device import locale
+from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import PageGone, render_message
 from services.gateway.long_poll import requested_wait
 from services.gateway.password_checks import ChecksBusy
@@ -63,13 +65,15 @@ def _unavailable(request: web.Request, exc: BaseException) -> web.Response:
     log.warning("database_unavailable", route=_route_name(request), error=f"{type(exc).__name__}: {exc}"[:200])
     error = TemporarilyUnavailable("the service is briefly unavailable; retry after Retry-After seconds")
     if _is_page(request):
-        return render_message("Briefly unavailable", "The service is briefly unavailable. Please try again "
-                              "in a few seconds.", status=503, headers=error.headers())
+        return render_message(_("Briefly unavailable"), _("The service is briefly unavailable. Please try again "
+                                                          "in a few seconds."), status=503, headers=error.headers())
     return error_response(error)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if _is_page(request):
+        locale.use(locale.negotiate(None, request.headers.get("Accept-Language")))
     try:
         return await handler(request)
     except ProtocolError as exc:
@@ -82,7 +86,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         log.warning("password_checks_busy", route=_route_name(request), retry_after=busy.retry_after)
         metrics.RATE_LIMITED.labels("password_checks").inc()
         if _is_page(request):
-            return render_message("Busy", f"Too many sign-ins at once. Try again in {busy.retry_after} seconds.",
+            return render_message(_("Busy"), _("Too many sign-ins at once. Try again in %(seconds)s seconds.")
+                                  % {"seconds": busy.retry_after},
                                   status=429, headers={"Retry-After": str(busy.retry_after)})
         return error_response(SlowDown("the server is busy; retry later", status=429,
                                        retry_after=busy.retry_after))
@@ -101,8 +106,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("unhandled_error", route=_route_name(request), method=request.method)
         if _is_page(request):
-            return render_message("Something went wrong",
-                                  "Please try again in a moment.", status=500)
+            return render_message(_("Something went wrong"),
+                                  _("Please try again in a moment."), status=500)
         return error_response(ServerError("internal error"))
 
 

@@ -46,13 +46,15 @@ class AuthRequest:
     traceparent: str | None = None
     # When a notification plugin last reached the user (decide() reads it, for the metrics).
     notified_at: datetime | None = None
+    # The languages the client asked the device pages to speak (OIDC ui_locales), space-separated.
+    ui_locales: str | None = None
 
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
     " binding_message, client_notification_token_enc, status, interval_sec,"
     " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at,"
-    " push_payload_enc, delivery_state, reannounced, traceparent"
+    " push_payload_enc, delivery_state, reannounced, traceparent, ui_locales"
 )
 _INSERT_COLUMNS = _COLUMNS.rsplit(", push_payload_enc", 1)[0]
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
@@ -77,13 +79,13 @@ def from_record(row: asyncpg.Record) -> AuthRequest:
 
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
-        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
         req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
-        req.failure_reason, req.tokens_issued_at, req.traceparent,
+        req.failure_reason, req.tokens_issued_at, req.traceparent, req.ui_locales,
     )
 
 
@@ -93,8 +95,8 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
     one statement: atomic on its own, one round trip on the hot path of /bc-authorize."""
     await conn.execute(
         f"""WITH request AS (
-                INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent) VALUES
-                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $25)
+                INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales) VALUES
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $25, $26)
                 RETURNING id),
             history AS (
                 INSERT INTO auth_request_history (auth_request_id, status, at, service)
@@ -109,6 +111,7 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
         req.failure_reason, req.tokens_issued_at, service,
         event.message_id, event.routing_key, event.model_dump(mode="json"), OUTBOX_CHANNEL, req.traceparent,
+        req.ui_locales,
     )
 
 
@@ -124,17 +127,18 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
                 SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[],
                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::int[],
                                      $12::timestamptz[], $13::timestamptz[], $14::uuid[], $15::text[], $16::text[],
-                                     $19::text[])
+                                     $19::text[], $20::text[])
                        AS n(id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,
                             binding_message, client_notification_token_enc, interval_sec, created_at, expires_at,
-                            message_id, routing_key, body, traceparent)),
+                            message_id, routing_key, body, traceparent, ui_locales)),
             requests AS (
                 INSERT INTO auth_requests (id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope,
                                            acr_values, binding_message, client_notification_token_enc, status,
-                                           interval_sec, created_at, expires_at, traceparent)
+                                           interval_sec, created_at, expires_at, traceparent, ui_locales)
                 SELECT id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode,
                        string_to_array(scope, ' '), string_to_array(acr_values, ' '), binding_message,
-                       client_notification_token_enc, 'pending', interval_sec, created_at, expires_at, traceparent
+                       client_notification_token_enc, 'pending', interval_sec, created_at, expires_at, traceparent,
+                       ui_locales
                   FROM new
              RETURNING id),
             history AS (
@@ -152,6 +156,7 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
         [r.interval_sec for r in requests], [r.created_at for r in requests], [r.expires_at for r in requests],
         [e.message_id for _, e in created], [e.routing_key for _, e in created],
         [e.model_dump_json() for _, e in created], service, OUTBOX_CHANNEL, [r.traceparent for r in requests],
+        [r.ui_locales for r in requests],
     )
 
 

@@ -22,6 +22,7 @@ from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
+from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import PAGE_HEADERS, render, render_message
 from shared.crypto import new_token
 from shared.domain.acr import MFA, PASSWORD
@@ -74,7 +75,7 @@ class UserCodePages:
 
     async def _login(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
         if not cookies.login_csrf_ok(request, form.get("csrf_token")):
-            return _login_page(request, gw, status=403, error="Your session expired. Please sign in again.")
+            return _login_page(request, gw, status=403, error=_("Your session expired. Please sign in again."))
         username = form.get("username", "")
         gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
         source = SourceAttempt(gw, request)
@@ -84,14 +85,14 @@ class UserCodePages:
         if not await ACCOUNT_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("account_login_locked")
             return _login_page(request, gw, status=429,
-                               error="Too many failed sign-in attempts. Try again in 15 minutes.")
+                               error=_("Too many failed sign-in attempts. Try again in 15 minutes."))
         user = await check_password(gw, username, form.get("password", ""))
         if user is not None and user.totp_secret_enc is not None:
             user = user if await check_totp(gw, user, form.get("totp", "")) else None
         if user is None:
             log.info("account_login_failed")
             return _login_page(request, gw, status=401,
-                               error="The username, password or code is not correct.")
+                               error=_("The username, password or code is not correct."))
         await ACCOUNT_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
         log.info("account_login_succeeded", sub=user.sub)
@@ -105,25 +106,26 @@ class UserCodePages:
     async def _set_code(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
         session = _read_session(request, gw)
         if session is None:
-            return _login_page(request, gw, status=401, error="Please sign in first.")
+            return _login_page(request, gw, status=401, error=_("Please sign in first."))
         if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-            return render_message("Session mismatch", "Please reload the page and try again.",
+            return render_message(_("Session mismatch"), _("Please reload the page and try again."),
                                   status=403)
         code = form.get("user_code", "")
         if code != form.get("user_code_confirm", ""):
-            return _code_page(session, status=400, error="The two codes are not the same.")
+            return _code_page(session, status=400, error=_("The two codes are not the same."))
         try:
             code_hash = await gw.password_checks.hash(check_format(code))
         except InvalidUserCode:
-            return _code_page(session, status=400, error=f"Choose a code of 1 to {MAX_LENGTH} characters.")
+            return _code_page(session, status=400, error=_("Choose a code of 1 to %(max_length)s characters.")
+                              % {"max_length": MAX_LENGTH})
         user = await users.get(gw.rt.pool, session.sub)
         async with gw.rt.pool.acquire() as conn:
             changed = user is not None and await users.set_user_code(conn, user.username, code_hash)
         if not changed:
-            return render_message("Account not found", "This account no longer exists.", status=410)
+            return render_message(_("Account not found"), _("This account no longer exists."), status=410)
         log.info("user_code_changed", sub=session.sub)
-        response = render_message("User code changed",
-                                  "Your new user code is set. Give it when a service asks for it.",
+        response = render_message(_("User code changed"),
+                                  _("Your new user code is set. Give it when a service asks for it."),
                                   status=200)
         cookies.end_session(response, scope=cookies.ACCOUNT_PAGES)
         return response

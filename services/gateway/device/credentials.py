@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.gateway.client_address import client_address
 from services.gateway.context import Gateway
+from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import render_message
 from shared import totp
 from shared.domain.attempts_limit import WINDOW, sign_ins_per_address
@@ -59,6 +60,6 @@ class SourceAttempt:
 
 
 def too_many_from_address() -> web.Response:
-    return render_message("Too many attempts", "Too many failed sign-in attempts came from your network. "
-                          "Try again in 15 minutes.", status=429,
+    return render_message(_("Too many attempts"), _("Too many failed sign-in attempts came from your network. "
+                                                    "Try again in 15 minutes."), status=429,
                           headers={"Retry-After": str(int(WINDOW.total_seconds()))})

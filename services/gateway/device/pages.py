@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from services.gateway.context import Gateway, gateway
+from services.gateway.device import locale
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
+from services.gateway.device.locale import N_
+from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import PageGone, render, render_message
 from shared import metrics
 from shared.crypto import new_token
@@ -33,10 +36,10 @@ from shared.repositories.auth_requests import AuthRequest
 
 MAX_FAILED_LOGINS = 5
 SCOPE_LABELS = {
-    "openid": "Confirm your identity",
-    "profile": "Your name and profile",
-    "email": "Your email address",
-    "phone": "Your phone number",
+    "openid": N_("Confirm your identity"),
+    "profile": N_("Your name and profile"),
+    "email": N_("Your email address"),
+    "phone": N_("Your phone number"),
 }
 
 log = get_logger("ciba.device")
@@ -64,22 +67,25 @@ class Page:
 
 async def _load(gw: Gateway, ref: str) -> Page:
     if len(ref) > 100:
-        raise PageGone(404, "Request not found", "This link is not valid.")
+        raise PageGone(404, _("Request not found"), _("This link is not valid."))
     found = await device_refs.get_with_request(gw.rt.pool, gw.rt.secrets.hashes(ref))
     if found is None:
-        raise PageGone(404, "Request not found", "This link is not valid.")
+        raise PageGone(404, _("Request not found"), _("This link is not valid."))
     row, request = found
+    if request is not None:
+        locale.prefer(request.ui_locales)
     ref_hash = row.ref_hash  # as stored: under the key it was made with
     now = gw.rt.clock.now()
-    if request is None or row.used_at is not None or request.status != "pending":
-        raise PageGone(410, "This request is closed",
-                       "This sign-in request has already been answered or has ended.")
-    if request.expires_at <= now:
-        raise PageGone(410, "This request has expired",
-                       "This sign-in request has expired. Start again on the other device.")
+    # An expired request reads as expired, whether or not the expiry sweep has marked it yet.
+    if request is None or row.used_at is not None or request.status not in ("pending", "expired"):
+        raise PageGone(410, _("This request is closed"),
+                       _("This sign-in request has already been answered or has ended."))
+    if request.status == "expired" or request.expires_at <= now:
+        raise PageGone(410, _("This request has expired"),
+                       _("This sign-in request has expired. Start again on the other device."))
     if row.failed_logins >= MAX_FAILED_LOGINS:
-        raise PageGone(410, "Too many attempts",
-                       "This link was locked after too many failed sign-in attempts.")
+        raise PageGone(410, _("Too many attempts"),
+                       _("This link was locked after too many failed sign-in attempts."))
     client = await gw.clients.get(request.client_id)
     return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
 
@@ -121,7 +127,7 @@ async def login(request: web.Request) -> web.Response:
     form = await read_page_form(request)
     if not cookies.login_csrf_ok(request, form.get("csrf_token")):
         return _login_page(request, gw, page, status=403,
-                           error="Your session expired. Please sign in again.")
+                           error=_("Your session expired. Please sign in again."))
     username = form.get("username", "")
     with bind_request(auth_request=str(page.request.id)):
         gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
@@ -135,13 +141,13 @@ async def login(request: web.Request) -> web.Response:
         if not await device_refs.reserve_login_attempt(gw.rt.pool, page.ref_hash, MAX_FAILED_LOGINS):
             log.warning("device_login_locked", reason="link")
             metrics.DEVICE_LOGINS.labels("locked").inc()
-            return render_message("Too many attempts",
-                                  "This link was locked after too many failed sign-in attempts.", status=410)
+            return render_message(_("Too many attempts"),
+                                  _("This link was locked after too many failed sign-in attempts."), status=410)
         if not await DEVICE_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("device_login_locked", reason="username")
             metrics.DEVICE_LOGINS.labels("locked").inc()
             return _login_page(request, gw, page, status=429,
-                               error="Too many failed sign-in attempts. Try again in 15 minutes.")
+                               error=_("Too many failed sign-in attempts. Try again in 15 minutes."))
         # Only the user the request names can sign in here: any other account fails exactly
         # like a wrong password.
         user = await check_password(gw, username, form.get("password", ""), only=page.request.sub)
@@ -150,9 +156,9 @@ async def login(request: web.Request) -> web.Response:
         if page.required_acr == MFA:
             if user.totp_secret_enc is None:
                 log.info("device_login_without_authenticator")
-                return render_message("An authenticator app is needed",
-                                      "This request needs a code from an authenticator app, and "
-                                      "your account has none set up.", status=403)
+                return render_message(_("An authenticator app is needed"),
+                                      _("This request needs a code from an authenticator app, and "
+                                        "your account has none set up."), status=403)
             if not await check_totp(gw, user, form.get("totp", "")):
                 return _login_failed(request, gw, page)
         await device_refs.release_login_attempt(gw.rt.pool, page.ref_hash)
@@ -172,8 +178,8 @@ def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response
     attempt was counted before the check)."""
     log.info("device_login_failed")
     metrics.DEVICE_LOGINS.labels("bad_credentials").inc()
-    error = ("The username, password or code is not correct." if page.required_acr == MFA
-             else "The username or password is not correct.")
+    error = (_("The username, password or code is not correct.") if page.required_acr == MFA
+             else _("The username or password is not correct."))
     return _login_page(request, gw, page, status=401, error=error)
 
 
@@ -183,30 +189,30 @@ async def decide(request: web.Request) -> web.Response:
     form = await read_page_form(request)
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
     if session is None or not page.signed_in(session):
-        return _login_page(request, gw, page, status=401, error="Please sign in first.")
+        return _login_page(request, gw, page, status=401, error=_("Please sign in first."))
     if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-        return render_message("Session mismatch",
-                              "Please reload the page and try again.", status=403)
+        return render_message(_("Session mismatch"),
+                              _("Please reload the page and try again."), status=403)
     decision = form.get("decision")
     if decision not in ("approve", "deny"):
-        return render_message("Choose approve or deny",
-                              "The request was not answered. Go back and choose.", status=400)
+        return render_message(_("Choose approve or deny"),
+                              _("The request was not answered. Go back and choose."), status=400)
     decided = await lifecycle.decide(
         gw.rt.pool, page.request, approved=decision == "approve", now=gw.rt.clock.now(),
         auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
     if decided is None:
-        return render_message("This request is closed",
-                              "This sign-in request was already answered or has expired.",
+        return render_message(_("This request is closed"),
+                              _("This sign-in request was already answered or has expired."),
                               status=410)
     with bind_request(auth_req_id=gw.rt.auth_req_id(decided)):
         log.info("auth_request_decided", decision=decided.status)
     if decided.status == "approved":
-        response = render_message("Approved",
-                                  f"You approved the request from {page.client_name}. "
-                                  "You can return to the other device.", status=200)
+        response = render_message(_("Approved"),
+                                  _("You approved the request from %(client)s. You can return to the other "
+                                    "device.") % {"client": page.client_name}, status=200)
     else:
-        response = render_message("Denied",
-                                  f"You denied the request from {page.client_name}. "
-                                  "Nothing was shared.", status=200)
+        response = render_message(_("Denied"),
+                                  _("You denied the request from %(client)s. Nothing was shared.")
+                                  % {"client": page.client_name}, status=200)
     cookies.end_session(response)
     return response

@@ -13,6 +13,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from services.gateway.device import locale
+
 _templates_dir: str | None = None
 
 
@@ -27,7 +29,11 @@ def use_templates_dir(path: str | None) -> None:
 def _environment() -> jinja2.Environment:
     built_in = jinja2.PackageLoader("services.gateway", "templates")
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(_templates_dir), built_in]) if _templates_dir else built_in
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                                     extensions=["jinja2.ext.i18n"])
+    # _() and {% trans %} speak the page's language (device/locale.py), chosen per request.
+    environment.install_gettext_callables(locale.gettext, locale.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return environment
 
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -40,9 +46,9 @@ PAGE_HEADERS = {
 
 def render(template: str, context: dict[str, Any], *, status: int = 200,
            headers: dict[str, str] | None = None) -> web.Response:
-    html = _environment().get_template(template).render(**context)
+    html = _environment().get_template(template).render(lang=locale.current(), **context)
     return web.Response(text=html, status=status, content_type="text/html",
-                        headers={**PAGE_HEADERS, **(headers or {})})
+                        headers={**PAGE_HEADERS, "Content-Language": locale.current(), **(headers or {})})
 
 
 class PageGone(Exception):

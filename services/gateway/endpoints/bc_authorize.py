@@ -19,6 +19,7 @@ from aiohttp import web
 from services.gateway import hints, request_object
 from services.gateway.client_auth import authenticate_client
 from services.gateway.context import Gateway, check_feature_enabled, gateway
+from services.gateway.device import locale
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared import metrics, tracing
@@ -185,6 +186,7 @@ async def handle(request: web.Request) -> web.Response:
         status="pending", interval_sec=interval, created_at=now,
         expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
         acr=None, failure_reason=None, tokens_issued_at=None, traceparent=tracing.current_traceparent(),
+        ui_locales=locale.well_formed_ui_locales(params.get("ui_locales")),
     )
     await store(gw, auth_request, config)
     with bind_request(auth_req_id=auth_req_id):

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.context import gateway
+from services.gateway.device import locale
 from shared.config.model import ServerConfig
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
@@ -52,6 +53,8 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         "revocation_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": False,
+        # The device pages' languages: chosen by ui_locales on /bc-authorize, then Accept-Language.
+        "ui_locales_supported": list(locale.SUPPORTED),
     }
     if not config.dynamicRegistrationEnabled:
         del doc["registration_endpoint"]
