@@ -121,6 +121,7 @@ class NotifyUser:
             devices=[RegisteredDevice(str(d.id), rt.secrets.decrypt(d.token_enc), d.last_registered_at)
                      for d in request.devices],
             expires_at=request.expires_at,
+            ui_locales=(request.ui_locales or "").split(),
             attempt=delivery.attempt,
             http=self.http,
             extras={"backchannelClientId": rt.config.backchannelClientId,

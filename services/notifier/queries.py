@@ -51,6 +51,7 @@ class InHand:
     phone_number: str | None
     client_name: str
     devices: list[DeviceRow]
+    ui_locales: str | None
 
 
 async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, claims: list[Claim], *, consumer: str,
@@ -73,12 +74,12 @@ async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, claims: list[Cla
                   AND (r.notify_claimed_at IS NULL OR r.notify_claimed_by = w.message_id
                        OR r.notify_claimed_at <= $5::timestamptz - $6::interval)
             RETURNING w.message_id, w.ref_hash, r.id, r.sub, r.client_id, r.scope, r.acr_values,
-                      r.binding_message, r.expires_at, r.created_at),
+                      r.binding_message, r.expires_at, r.created_at, r.ui_locales),
            linked AS (
                INSERT INTO device_page_refs (ref_hash, auth_request_id, created_at)
                SELECT ref_hash, id, $5 FROM claimed)
            SELECT c.message_id, c.id AS request_id, c.sub, c.scope, c.acr_values, c.binding_message, c.expires_at,
-                  c.created_at,
+                  c.created_at, c.ui_locales,
                   u.username, u.email, u.phone_number, coalesce(cl.client_name, cl.client_id) AS client_name,
                   coalesce((SELECT jsonb_agg(jsonb_build_object(
                                 'id', d.id, 'token_enc', d.token_enc, 'last_registered_at', d.last_registered_at)

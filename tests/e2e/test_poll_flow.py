@@ -197,3 +197,13 @@ async def test_refresh_token_rotates_and_a_replay_revokes_the_grant(
     # The replay revoked the whole grant, rotated tokens included.
     assert (await rp.refresh(client, rotated.body["refresh_token"])).status == 400
     assert (await rp.userinfo(rotated.body["access_token"])).status == 401
+
+
+async def test_ui_locales_reaches_the_notification_and_the_pages(
+        stack: Stack, rp: RelyingParty, webhook: WebhookReceiver, user: Account) -> None:
+    client, auth_req_id = await _start(rp, user, ui_locales="fr-CA en")
+    note = await webhook.next_for(user.username)
+    assert note.payload["ui_locales"] == ["fr-CA", "en"]
+    result = await decide_on_device(note.payload["authorization_url"], user.username, user.password)
+    assert result.status == 200 and "Vous avez approuvé la demande" in result.html
+    assert (await rp.token(client, auth_req_id)).status == 200

@@ -70,6 +70,10 @@ class NotificationContext:
     devices: list[RegisteredDevice] = field(default_factory=list)
     """The user's registered push tokens (see /bc-deviceRegistration), oldest first."""
     extras: dict[str, Any] = field(default_factory=dict)
+    ui_locales: list[str] = field(default_factory=list)
+    """The languages the client asked for (OIDC ui_locales), preferred first; empty when it
+    asked none. The device pages already speak the first supported one; a plugin may word its
+    message to match."""
 
 
 @dataclass(frozen=True)

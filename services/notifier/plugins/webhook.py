@@ -32,6 +32,7 @@ def payload(ctx: NotificationContext) -> dict[str, Any]:
         "acr_values": ctx.acr_values,
         "user": {"sub": ctx.user.sub, "username": ctx.user.username},
         "expires_at": ctx.expires_at.isoformat().replace("+00:00", "Z"),
+        "ui_locales": ctx.ui_locales,
     }
 
 
