@@ -70,7 +70,12 @@ def test_payload_carries_the_documented_fields():
         "acr_values": ["pwd"],
         "user": {"sub": "sub-alice", "username": "alice"},
         "expires_at": "2030-01-02T03:04:05Z",
+        "ui_locales": [],
     }
+
+
+def test_payload_carries_the_languages_the_client_asked_for():
+    assert payload(replace(context(), ui_locales=["fr-CA", "en"]))["ui_locales"] == ["fr-CA", "en"]
 
 
 def test_payload_keeps_absent_binding_message_and_acr_values_as_null():
