@@ -19,6 +19,7 @@ import re
 import resource
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from shared.db.listener import PgListener
 from shared.repositories.auth_requests import REQUEST_CHANGED_CHANNEL
@@ -35,6 +36,17 @@ def requested_wait(prefer_headers: list[str]) -> int | None:
         if match:
             return int(match[1])
     return None
+
+
+@dataclass
+class Applied:
+    """Whether this poll was held, and for at most how long: the answer then says
+    ``Preference-Applied: wait=N`` (RFC 7240 3), so a client knows long polling works here."""
+
+    wait: int | None = None
+
+    def header(self) -> dict[str, str]:
+        return {"Preference-Applied": f"wait={self.wait}"} if self.wait is not None else {}
 
 
 def descriptors_short_by(max_held: int) -> int:

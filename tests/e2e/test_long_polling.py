@@ -26,13 +26,13 @@ async def test_a_long_poll_started_before_approval_returns_tokens_within_100_ms_
     consent = await browser.submit(await browser.get(note.payload["authorization_url"]),
                                    {"username": user.username, "password": user.password})
 
-    async def long_poll() -> tuple[float, int, dict]:
+    async def long_poll() -> tuple[float, int, dict, str | None]:
         async with rp.http.post(f"{stack.issuer}/token",
                                 data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
                                 headers={**client.auth_header, "Prefer": "wait=20"},
                                 timeout=aiohttp.ClientTimeout(total=30)) as response:
             body = await response.json()
-            return time.monotonic(), response.status, body
+            return time.monotonic(), response.status, body, response.headers.get("Preference-Applied")
 
     polling = asyncio.create_task(long_poll())
     await asyncio.sleep(0.5)
@@ -43,8 +43,9 @@ async def test_a_long_poll_started_before_approval_returns_tokens_within_100_ms_
     finally:
         await browser.close()
     assert approved.status == 200
-    answered_at, status, body = await asyncio.wait_for(polling, 5)
+    answered_at, status, body, applied = await asyncio.wait_for(polling, 5)
     assert status == 200 and body["access_token"]
+    assert applied == "wait=20"  # so a client learns that this server holds polls
     assert answered_at - approved_at < 0.1
 
 
@@ -56,5 +57,18 @@ async def test_a_long_poll_returns_authorization_pending_when_the_wait_runs_out(
     async with rp.http.post(f"{stack.issuer}/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
                             headers={**client.auth_header, "Prefer": "wait=1"}) as response:
         answer = await response.json()
-    assert answer["error"] == "authorization_pending"
+        applied = response.headers.get("Preference-Applied")
+    assert answer["error"] == "authorization_pending" and applied == "wait=1"
     assert 0.9 < time.monotonic() - started < 5
+
+
+async def test_a_poll_that_is_not_held_does_not_say_it_was(stack: Stack, rp: RelyingParty, user: Account) -> None:
+    client = await rp.register()
+    auth_req_id = (await rp.bc_authorize(client, login_hint=user.username)).body["auth_req_id"]
+    async with rp.http.post(f"{stack.issuer}/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+                            headers=client.auth_header) as plain:
+        assert plain.status == 400 and "Preference-Applied" not in plain.headers
+    # Too soon after that poll: slow_down at once, not held.
+    async with rp.http.post(f"{stack.issuer}/token", data={"grant_type": CIBA_GRANT, "auth_req_id": auth_req_id},
+                            headers={**client.auth_header, "Prefer": "wait=5"}) as early:
+        assert (await early.json())["error"] == "slow_down" and "Preference-Applied" not in early.headers

@@ -2,7 +2,8 @@
 
 Grants: ``urn:openid:params:grant-type:ciba`` (CIBA Core 10.1) and ``refresh_token``
 (RFC 6749 6). Every answer, success or error, carries Cache-Control: no-store. A CIBA poll
-with ``Prefer: wait=N`` is held open while the request is pending (see long_poll).
+with ``Prefer: wait=N`` is held open while the request is pending (see long_poll), and its
+answer then says ``Preference-Applied: wait=N``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from services.gateway.client_auth import authenticate_client
 from services.gateway.context import gateway
 from services.gateway.forms import read_form
 from services.gateway.grants import ciba, refresh_token
-from services.gateway.long_poll import requested_wait
-from services.gateway.middleware import NO_STORE
-from shared.errors import UnauthorizedClient, UnsupportedGrantType
+from services.gateway.long_poll import Applied, requested_wait
+from services.gateway.middleware import NO_STORE, error_response
+from shared.errors import ProtocolError, UnauthorizedClient, UnsupportedGrantType
 
 PATH = "/token"
 GRANTS = {ciba.GRANT_TYPE: ciba.exchange, refresh_token.GRANT_TYPE: refresh_token.exchange}
@@ -32,5 +33,13 @@ async def handle(request: web.Request) -> web.Response:
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
     wait = requested_wait(request.headers.getall("Prefer", []))
-    body = await exchange(gw, client, form, wait=wait)
-    return web.json_response(body, headers=NO_STORE)
+    if grant_type != ciba.GRANT_TYPE or wait is None:
+        return web.json_response(await exchange(gw, client, form), headers=NO_STORE)
+    applied = Applied()
+    try:
+        body = await ciba.exchange(gw, client, form, wait=wait, applied=applied)
+    except ProtocolError as error:
+        response = error_response(error)
+        response.headers.update(applied.header())
+        return response
+    return web.json_response(body, headers={**NO_STORE, **applied.header()})

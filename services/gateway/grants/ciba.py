@@ -14,6 +14,7 @@ from typing import Any
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
+from services.gateway.long_poll import Applied
 from shared import metrics
 from shared.domain import lifecycle
 from shared.domain.token_issuance import issue_for_request
@@ -35,15 +36,17 @@ GRANT_TYPE = CIBA_GRANT
 log = get_logger("ciba.gateway")
 
 
-async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None) -> dict[str, Any]:
+async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None,
+                   applied: Applied | None = None) -> dict[str, Any]:
     if client.backchannel_token_delivery_mode == "push":
         raise UnauthorizedClient("push clients receive their tokens at their notification endpoint")
     auth_req_id = form.require("auth_req_id")
     with bind_request(auth_req_id=auth_req_id, client_id=client.client_id):
-        return await _exchange(gw, client, auth_req_id, wait)
+        return await _exchange(gw, client, auth_req_id, wait, applied or Applied())
 
 
-async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | None) -> dict[str, Any]:
+async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | None,
+                    applied: Applied) -> dict[str, Any]:
     rt = gw.rt
     now = rt.clock.now()
     poll = await auth_requests.record_poll(rt.pool, rt.secrets.hashes(auth_req_id), client.client_id, now)
@@ -51,7 +54,7 @@ async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | N
         raise InvalidGrant("auth_req_id is unknown or was issued to another client")
     request = poll.request
     if _is_waiting(request, now) and not poll.too_fast and wait:
-        request = await _hold(gw, request, wait, now)
+        request = await _hold(gw, request, wait, now, applied)
         now = rt.clock.now()
     return await _answer(gw, client, request, now, too_fast=poll.too_fast, interval=poll.interval_sec)
 
@@ -60,12 +63,13 @@ def _is_waiting(request: AuthRequest, now: datetime) -> bool:
     return request.status == "pending" and request.expires_at > now
 
 
-async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime) -> AuthRequest:
+async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime, applied: Applied) -> AuthRequest:
     """Hold a pending poll until the request changes or the wait runs out."""
     remaining = (request.expires_at - now).total_seconds()
     timeout = min(wait, gw.rt.config.cibaLongPollingMaxWaitSec, remaining)
     if timeout <= 0 or gw.waiters.full:
         return request
+    applied.wait = int(min(wait, gw.rt.config.cibaLongPollingMaxWaitSec))
     with gw.waiters.subscription(str(request.id)) as changed:
         # Re-read once subscribed: a decision may have landed since the poll was stamped.
         current = await auth_requests.get(gw.rt.pool, request.id)
