@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from shared.crypto import new_token
+from shared.domain import lifecycle
 from shared.passwords import hash_password
 from shared.repositories import auth_requests, device_refs
 from tests.support.browser import Page, parse_forms
@@ -102,6 +103,17 @@ async def test_an_expired_request_page_answers_410(http, opened, clock) -> None:
     clock.advance(601)
     response = await http.get(path)
     assert response.status == 410 and "expired" in await response.text()
+
+
+async def test_a_request_the_sweep_expired_still_reads_as_expired(http, gateway, opened, clock) -> None:
+    """The expiry sweep also uses up the request's links: the page says expired, not closed."""
+    _user, path, request = opened
+    clock.advance(601)
+    async with gateway.rt.pool.acquire() as conn:
+        swept = await lifecycle.expire_due(conn, now=clock.now(), limit=1000, service="test")
+    assert request.id in {expired.id for expired in swept}
+    response = await http.get(path)
+    assert response.status == 410 and "This request has expired" in await response.text()
 
 
 async def test_another_accounts_right_password_reads_like_a_wrong_one(http, gateway, opened) -> None:

@@ -76,11 +76,14 @@ async def _load(gw: Gateway, ref: str) -> Page:
         locale.prefer(request.ui_locales)
     ref_hash = row.ref_hash  # as stored: under the key it was made with
     now = gw.rt.clock.now()
-    # An expired request reads as expired, whether or not the expiry sweep has marked it yet.
-    if request is None or row.used_at is not None or request.status not in ("pending", "expired"):
+    # An expired request reads as expired, before and after the expiry sweep marked it (and
+    # used up its links).
+    expired = request is not None and (request.status == "expired"
+                                       or (request.status == "pending" and request.expires_at <= now))
+    if not expired and (request is None or row.used_at is not None or request.status != "pending"):
         raise PageGone(410, _("This request is closed"),
                        _("This sign-in request has already been answered or has ended."))
-    if request.status == "expired" or request.expires_at <= now:
+    if expired:
         raise PageGone(410, _("This request has expired"),
                        _("This sign-in request has expired. Start again on the other device."))
     if row.failed_logins >= MAX_FAILED_LOGINS:
@@ -91,12 +94,15 @@ async def _load(gw: Gateway, ref: str) -> Page:
 
 
 def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | None = None,
-                status: int = 200) -> web.Response:
+                status: int = 200, username: str | None = None) -> web.Response:
+    """The sign-in form; after a failed attempt it keeps the username typed. Focus goes to it
+    only without a binding message: on a phone the keyboard would cover the message the user
+    must compare first."""
     token = cookies.login_csrf_token(request)
     response = render("login.html", {
         "client_name": page.client_name, "binding_message": page.request.binding_message,
         "action": f"{page.base}/login", "error": error, "csrf_token": token,
-        "totp": page.required_acr == MFA,
+        "totp": page.required_acr == MFA, "username": username[:256] if username else None,
     }, status=status)
     cookies.set_csrf_cookie(response, token, secure=cookies.secure_cookies(gw.rt.settings.development))
     return response
@@ -152,7 +158,7 @@ async def login(request: web.Request) -> web.Response:
         # like a wrong password.
         user = await check_password(gw, username, form.get("password", ""), only=page.request.sub)
         if user is None:
-            return _login_failed(request, gw, page)
+            return _login_failed(request, gw, page, username)
         if page.required_acr == MFA:
             if user.totp_secret_enc is None:
                 log.info("device_login_without_authenticator")
@@ -160,7 +166,7 @@ async def login(request: web.Request) -> web.Response:
                                       _("This request needs a code from an authenticator app, and "
                                         "your account has none set up."), status=403)
             if not await check_totp(gw, user, form.get("totp", "")):
-                return _login_failed(request, gw, page)
+                return _login_failed(request, gw, page, username)
         await device_refs.release_login_attempt(gw.rt.pool, page.ref_hash)
         await DEVICE_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
@@ -173,14 +179,14 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-def _login_failed(request: web.Request, gw: Gateway, page: Page) -> web.Response:
+def _login_failed(request: web.Request, gw: Gateway, page: Page, username: str) -> web.Response:
     """A wrong password, another account and a wrong code count alike and read alike (the
     attempt was counted before the check)."""
     log.info("device_login_failed")
     metrics.DEVICE_LOGINS.labels("bad_credentials").inc()
     error = (_("The username, password or code is not correct.") if page.required_acr == MFA
              else _("The username or password is not correct."))
-    return _login_page(request, gw, page, status=401, error=error)
+    return _login_page(request, gw, page, status=401, error=error, username=username)
 
 
 async def decide(request: web.Request) -> web.Response:
