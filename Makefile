@@ -10,7 +10,7 @@
 #   make chaos   the fault campaign: real faults under load, about 7 minutes (CI runs it too)
 #   make bench   the performance figures, against the stack `make up` started (bench/README.md)
 #   make lint    ruff, and hadolint on the Dockerfile and Containerfiles
-#   make venv    create .venv and install the project with its test extras and the example plugin
+#   make venv    create .venv and install the project with its test extras, the example plugin and clients/python
 #
 # `make up` (deploy/compose.sh) runs docker-compose.yml with Docker when `docker info` answers,
 # else with podman-compose when Podman is installed, else the four services as local processes
@@ -34,14 +34,15 @@ export VENV RUN_DIR
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
 
-# (Re)install when pyproject.toml (or the example plugin's) is newer than the stamp.
+# (Re)install when pyproject.toml (or the example plugin's, or the client library's) is newer than the stamp.
 EXAMPLE_PLUGIN := examples/ciba-notifier-example
-$(VENV)/.installed: pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
+CLIENT_LIBRARY := clients/python
+$(VENV)/.installed: pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml $(CLIENT_LIBRARY)/pyproject.toml
 	@if [ ! -x '$(VENV)/bin/python' ]; then \
 		echo "creating $(VENV) with $(PYTHON)"; \
 		'$(PYTHON)' -m venv '$(VENV)'; \
 	fi
-	'$(VENV)/bin/pip' install -q -e '.[test]' -e '$(EXAMPLE_PLUGIN)'
+	'$(VENV)/bin/pip' install -q -e '.[test]' -e '$(EXAMPLE_PLUGIN)' -e '$(CLIENT_LIBRARY)'
 	@touch '$@'
 
 venv: $(VENV)/.installed
