@@ -35,18 +35,32 @@ PUSH_AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 
 
 @dataclass(frozen=True)
+class Binding:
+    """What the access token is bound to, found at /token: ``cnf`` (RFC 7800) with the client
+    certificate's thumbprint (mTLS, RFC 8705) or the DPoP key's (RFC 9449), and the
+    ``token_type`` the client must present it with. The default binds nothing: a Bearer token."""
+
+    cnf: dict[str, Any] | None = None
+    token_type: str = "Bearer"
+
+
+BEARER = Binding()
+
+
+@dataclass(frozen=True)
 class TokenSet:
     access_token: str
     expires_in: int
     id_token: str
     refresh_token: str | None
     scope: list[str]
+    token_type: str = "Bearer"
 
     def as_response(self) -> dict[str, Any]:
         """RFC 6749 5.1 / CIBA 10.1.1."""
         body: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": self.token_type,
             "expires_in": self.expires_in,
             "id_token": self.id_token,
             "scope": " ".join(self.scope),
@@ -74,14 +88,14 @@ class Minter:
     issuer: str
 
     async def mint(self, conn: asyncpg.Connection, client: Client, grant: Grant, *,
-                   config: ServerConfig, now: datetime) -> TokenSet:
+                   config: ServerConfig, now: datetime, binding: Binding = BEARER) -> TokenSet:
         """Sign the tokens and record them in the caller's transaction."""
-        token_set, records = self.build(client, grant, config=config, now=now)
+        token_set, records = self.build(client, grant, config=config, now=now, binding=binding)
         await tokens.insert_many(conn, records)
         return token_set
 
     def build(self, client: Client, grant: Grant, *, config: ServerConfig, now: datetime,
-              push_auth_req_id: str | None = None) -> tuple[TokenSet, list[TokenRecord]]:
+              push_auth_req_id: str | None = None, binding: Binding = BEARER) -> tuple[TokenSet, list[TokenRecord]]:
         """Sign the tokens, and the records that make them known (and revocable), without
         storing them yet. For push delivery (``push_auth_req_id``) the id_token also carries the
         auth_req_id and rt_hash (CIBA Core 10.3.1)."""
@@ -91,12 +105,12 @@ class Minter:
             jose_tokens.access_token_claims(
                 issuer=self.issuer, client_id=client.client_id, sub=grant.sub, scope=grant.scope,
                 jti=str(jti), now=now, lifetime=config.accessTokenLifetime,
-                auth_time=grant.auth_time, acr=grant.acr,
+                auth_time=grant.auth_time, acr=grant.acr, cnf=binding.cnf,
             ),
             typ="at+jwt",
         )
         records = [self._record(jti, "access", None, client, grant, now,
-                                now + timedelta(seconds=config.accessTokenLifetime))]
+                                now + timedelta(seconds=config.accessTokenLifetime), cnf=binding.cnf)]
         refresh_token = None
         if REFRESH_TOKEN_GRANT in client.grant_types:
             refresh_token = new_token(32)
@@ -117,16 +131,16 @@ class Minter:
             ),
         )
         return TokenSet(access_token, config.accessTokenLifetime, id_token, refresh_token,
-                        grant.scope), records
+                        grant.scope, binding.token_type), records
 
     @staticmethod
     def _record(token_id: UUID, kind: str, token_hash: bytes | None, client: Client, grant: Grant,
-                now: datetime, expires_at: datetime) -> TokenRecord:
+                now: datetime, expires_at: datetime, cnf: dict[str, Any] | None = None) -> TokenRecord:
         return TokenRecord(
             id=token_id, kind=kind, token_hash=token_hash, grant_id=grant.grant_id,
             client_id=client.client_id, sub=grant.sub, scope=grant.scope,
             auth_time=grant.auth_time, acr=grant.acr, issued_at=now, expires_at=expires_at,
-            used_at=None, revoked_at=None,
+            used_at=None, revoked_at=None, cnf=cnf,
         )
 
 
@@ -147,14 +161,15 @@ async def _recorded_after_all(pool: asyncpg.Pool, token_id: UUID) -> bool:
 
 async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Minter, request: AuthRequest,
                             client: Client, *, config: ServerConfig, now: datetime, service: str,
-                            push_auth_req_id: str | None = None) -> TokenSet | None:
+                            push_auth_req_id: str | None = None, binding: Binding = BEARER) -> TokenSet | None:
     """approved -> tokens_issued and the token set, in one statement; None if another exchange
     got there first. For push delivery the payload (the token response plus the auth_req_id)
     is kept encrypted on the request in the same statement, so a retried push carries the same
     tokens."""
     grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
                   auth_time=request.auth_time, acr=request.acr)
-    token_set, records = minter.build(client, grant, config=config, now=now, push_auth_req_id=push_auth_req_id)
+    token_set, records = minter.build(client, grant, config=config, now=now, push_auth_req_id=push_auth_req_id,
+                                      binding=binding)
     push_payload_enc = None
     if push_auth_req_id is not None:
         payload = {**token_set.as_response(), "auth_req_id": push_auth_req_id}

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from shared.domain.slow_down import SLOW_DOWN_STEP_SEC
 from shared.events import Event
@@ -326,11 +327,11 @@ async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID
             RETURNING id, client_id, sub, scope, auth_time, acr),
            recorded AS (
                INSERT INTO tokens (id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr,
-                                   issued_at, expires_at)
+                                   issued_at, expires_at, cnf)
                SELECT t.id, t.kind, t.token_hash, i.id, i.client_id, i.sub, i.scope, i.auth_time, i.acr, $2,
-                      t.expires_at
-                 FROM issued i, unnest($5::uuid[], $6::text[], $7::bytea[], $8::timestamptz[])
-                      AS t(id, kind, token_hash, expires_at)),
+                      t.expires_at, t.cnf::jsonb
+                 FROM issued i, unnest($5::uuid[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[])
+                      AS t(id, kind, token_hash, expires_at, cnf)),
            history AS (
                INSERT INTO auth_request_history (auth_request_id, status, at, service)
                SELECT id, 'tokens_issued', $2, $3 FROM issued)
@@ -338,6 +339,7 @@ async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID
         request_id, now, service, push_payload_enc,
         [r.id for r in records], [r.kind for r in records], [r.token_hash for r in records],
         [r.expires_at for r in records],
+        [orjson.dumps(r.cnf).decode() if r.cnf is not None else None for r in records],
     ))
 
 

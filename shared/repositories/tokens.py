@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -26,20 +27,22 @@ class TokenRecord:
     expires_at: datetime | None
     used_at: datetime | None
     revoked_at: datetime | None
+    # What the access token is bound to (RFC 7800 cnf: x5t#S256 or jkt); None for a bearer token.
+    cnf: dict[str, Any] | None = None
 
 
 _COLUMNS = (
     "id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr, issued_at,"
-    " expires_at, used_at, revoked_at"
+    " expires_at, used_at, revoked_at, cnf"
 )
 
 
 async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
     await conn.execute(
-        f"INSERT INTO tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        f"INSERT INTO tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         token.id, token.kind, token.token_hash, token.grant_id, token.client_id, token.sub,
         token.scope, token.auth_time, token.acr, token.issued_at, token.expires_at,
-        token.used_at, token.revoked_at,
+        token.used_at, token.revoked_at, token.cnf,
     )
 
 

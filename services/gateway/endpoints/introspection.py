@@ -61,8 +61,11 @@ async def _access(gw: Gateway, client: Client, token: str, now: datetime) -> dic
         record = await tokens.get(gw.rt.pool, UUID(str(claims.get("jti"))))
     if record is None or record.kind != "access" or record.revoked_at is not None or not _may_see(gw, client, record):
         return None
-    return {**_common(record, gw), "exp": claims["exp"], "token_type": "Bearer", "aud": claims.get("aud"),
-            "jti": str(record.id)}
+    described = {**_common(record, gw), "exp": claims["exp"], "aud": claims.get("aud"), "jti": str(record.id),
+                 "token_type": "DPoP" if record.cnf and "jkt" in record.cnf else "Bearer"}
+    if record.cnf:
+        described["cnf"] = record.cnf  # RFC 8705 3.2, RFC 9449 6.2: what the token is bound to
+    return described
 
 
 async def _refresh(gw: Gateway, client: Client, token: str, now: datetime) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from services.gateway.forms import read_form
 from services.gateway.grants import ciba, refresh_token
 from services.gateway.long_poll import Applied, requested_wait
 from services.gateway.middleware import NO_STORE, error_response
+from services.gateway.sender_constraint import binding_at_token
 from shared.errors import ProtocolError, UnauthorizedClient, UnsupportedGrantType
 
 PATH = "/token"
@@ -32,12 +33,13 @@ async def handle(request: web.Request) -> web.Response:
     client = await authenticate_client(request, form, gw)
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
+    binding = await binding_at_token(request, gw, client)
     wait = requested_wait(request.headers.getall("Prefer", []))
     if grant_type != ciba.GRANT_TYPE or wait is None:
-        return web.json_response(await exchange(gw, client, form), headers=NO_STORE)
+        return web.json_response(await exchange(gw, client, form, binding=binding), headers=NO_STORE)
     applied = Applied()
     try:
-        body = await ciba.exchange(gw, client, form, wait=wait, applied=applied)
+        body = await ciba.exchange(gw, client, form, binding=binding, wait=wait, applied=applied)
     except ProtocolError as error:
         response = error_response(error)
         response.headers.update(applied.header())

@@ -9,6 +9,7 @@ from aiohttp import web
 from services.gateway.bearer import bearer_token
 from services.gateway.context import gateway
 from services.gateway.middleware import NO_STORE
+from services.gateway.sender_constraint import check_presenter
 from shared.domain.claims import user_claims
 from shared.errors import InvalidToken
 from shared.jose.tokens import verify_access_token
@@ -20,7 +21,8 @@ PATH = "/userinfo"
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     now = gw.rt.clock.now()
-    claims = verify_access_token(gw.keyring, bearer_token(request), issuer=gw.issuer, now=now)
+    access_token = bearer_token(request)
+    claims = verify_access_token(gw.keyring, access_token, issuer=gw.issuer, now=now)
     try:
         jti = UUID(str(claims.get("jti")))
     except ValueError:
@@ -28,6 +30,7 @@ async def handle(request: web.Request) -> web.Response:
     record = await tokens.get(gw.rt.pool, jti)
     if record is None or record.revoked_at is not None:
         raise InvalidToken("the access token has been revoked")
+    await check_presenter(request, gw, record, access_token)
     user = await users.get(gw.rt.pool, record.sub)
     if user is None:
         raise InvalidToken("the user no longer exists")

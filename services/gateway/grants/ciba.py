@@ -17,7 +17,7 @@ from services.gateway.forms import Form
 from services.gateway.long_poll import Applied
 from shared import metrics
 from shared.domain import lifecycle
-from shared.domain.token_issuance import issue_for_request
+from shared.domain.token_issuance import BEARER, Binding, issue_for_request
 from shared.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -36,16 +36,16 @@ GRANT_TYPE = CIBA_GRANT
 log = get_logger("ciba.gateway")
 
 
-async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None,
-                   applied: Applied | None = None) -> dict[str, Any]:
+async def exchange(gw: Gateway, client: Client, form: Form, *, binding: Binding = BEARER,
+                   wait: int | None = None, applied: Applied | None = None) -> dict[str, Any]:
     if client.backchannel_token_delivery_mode == "push":
         raise UnauthorizedClient("push clients receive their tokens at their notification endpoint")
     auth_req_id = form.require("auth_req_id")
     with bind_request(auth_req_id=auth_req_id, client_id=client.client_id):
-        return await _exchange(gw, client, auth_req_id, wait, applied or Applied())
+        return await _exchange(gw, client, auth_req_id, binding, wait, applied or Applied())
 
 
-async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | None,
+async def _exchange(gw: Gateway, client: Client, auth_req_id: str, binding: Binding, wait: int | None,
                     applied: Applied) -> dict[str, Any]:
     rt = gw.rt
     now = rt.clock.now()
@@ -56,7 +56,7 @@ async def _exchange(gw: Gateway, client: Client, auth_req_id: str, wait: int | N
     if _is_waiting(request, now) and not poll.too_fast and wait:
         request = await _hold(gw, request, wait, now, applied)
         now = rt.clock.now()
-    return await _answer(gw, client, request, now, too_fast=poll.too_fast, interval=poll.interval_sec)
+    return await _answer(gw, client, request, now, binding, too_fast=poll.too_fast, interval=poll.interval_sec)
 
 
 def _is_waiting(request: AuthRequest, now: datetime) -> bool:
@@ -82,7 +82,7 @@ async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime, app
     return await auth_requests.get(gw.rt.pool, request.id) or current
 
 
-async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, *,
+async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, binding: Binding, *,
                   too_fast: bool, interval: int | None) -> dict[str, Any]:
     rt = gw.rt
     status = request.status
@@ -104,7 +104,7 @@ async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: dateti
         raise ExpiredToken("the grant has expired")
 
     token_set = await issue_for_request(rt.pool, gw.minter, request, client, config=rt.config,
-                                        now=now, service=rt.service)
+                                        now=now, service=rt.service, binding=binding)
     if token_set is None:
         raise InvalidGrant("tokens were already issued for this auth_req_id")
     log.info("tokens_issued", delivery_mode=request.delivery_mode)

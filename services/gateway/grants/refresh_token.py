@@ -11,7 +11,7 @@ from typing import Any
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
-from shared.domain.token_issuance import Grant
+from shared.domain.token_issuance import BEARER, Binding, Grant
 from shared.errors import InvalidGrant, InvalidScope
 from shared.logging import get_logger
 from shared.repositories import tokens, users
@@ -31,7 +31,7 @@ def _narrowed_scope(form: Form, granted: list[str]) -> list[str]:
     return asked
 
 
-async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None = None) -> dict[str, Any]:
+async def exchange(gw: Gateway, client: Client, form: Form, *, binding: Binding = BEARER) -> dict[str, Any]:
     rt = gw.rt
     presented = form.require("refresh_token")
     now = rt.clock.now()
@@ -51,6 +51,6 @@ async def exchange(gw: Gateway, client: Client, form: Form, *, wait: int | None 
             elif await users.get(conn, record.sub) is not None:
                 grant = Grant(grant_id=record.grant_id, sub=record.sub, scope=scope,
                               auth_time=record.auth_time, acr=record.acr)
-                token_set = await gw.minter.mint(conn, client, grant, config=rt.config, now=now)
+                token_set = await gw.minter.mint(conn, client, grant, config=rt.config, now=now, binding=binding)
                 return token_set.as_response()
     raise InvalidGrant("refresh_token is expired, revoked or already used")
