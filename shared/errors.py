@@ -133,6 +133,13 @@ class InvalidBindingMessage(ProtocolError):
     error = "invalid_binding_message"
 
 
+class InvalidAuthorizationDetails(ProtocolError):
+    """RFC 9396 5: authorization_details is malformed, or names a type the server does not
+    support or the client did not register."""
+
+    error = "invalid_authorization_details"
+
+
 class InvalidClientMetadata(ProtocolError):
     """RFC 7591 3.2.2."""
 
@@ -155,6 +162,53 @@ class InvalidToken(ProtocolError):
         if not self.credentials_sent:
             return {"WWW-Authenticate": 'Bearer realm="ciba"'}
         return {"WWW-Authenticate": 'Bearer realm="ciba", error="invalid_token"'}
+
+
+def dpop_challenge(error: str, algs: str) -> str:
+    """RFC 9449 7.1: the DPoP challenge of a resource, with the proof algorithms it accepts."""
+    return f'DPoP realm="ciba", error="{error}", algs="{algs}"'
+
+
+class InvalidDpopProof(ProtocolError):
+    """RFC 9449 4.3 and 5: the DPoP proof is missing, malformed or not for this request. 400 at
+    /token; at a resource (``resource_algs``: the algorithms it accepts) 401 with a DPoP
+    challenge (RFC 9449 7.1)."""
+
+    error = "invalid_dpop_proof"
+
+    def __init__(self, description: str | None = None, *, resource_algs: str | None = None) -> None:
+        super().__init__(description, status=401 if resource_algs is not None else None)
+        self.resource_algs = resource_algs
+
+    def headers(self) -> dict[str, str]:
+        if self.resource_algs is None:
+            return {}
+        return {"WWW-Authenticate": dpop_challenge(self.error, self.resource_algs)}
+
+
+class UseDpopNonce(InvalidDpopProof):
+    """RFC 9449 8 and 9: the server requires a nonce in the proof; ``DPoP-Nonce`` gives the one to use."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, description: str | None = None, *, resource_algs: str | None = None) -> None:
+        super().__init__(description, resource_algs=resource_algs)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "DPoP-Nonce": self.nonce}
+
+
+class InvalidDpopToken(InvalidToken):
+    """RFC 9449 7.1: a DPoP-bound token presented without its key (as a Bearer token, or with a
+    proof of another key), or an unbound token presented as DPoP: 401 with a DPoP challenge."""
+
+    def __init__(self, description: str | None = None, *, resource_algs: str) -> None:
+        super().__init__(description)
+        self.resource_algs = resource_algs
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": dpop_challenge(self.error, self.resource_algs)}
 
 
 class TemporarilyUnavailable(ProtocolError):

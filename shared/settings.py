@@ -141,6 +141,22 @@ class Settings(BaseSettings):
     # Seconds between a side task's death (readiness fails at once) and the process's exit
     # with status 1, so the orchestrator restarts it.
     side_task_exit_grace_sec: float = Field(default=5.0, ge=0, le=600)
+    # TLS on the gateway's own listener: its certificate (chain) and private key, PEM files,
+    # both or neither. With CIBA_HTTP_TLS_CLIENT_CA (a PEM bundle) it also asks every client
+    # for a certificate, optional, and verifies one that is sent against that bundle: mutual
+    # TLS for client authentication and certificate-bound tokens (RFC 8705, gateway/mtls.py).
+    http_tls_cert: str | None = None
+    http_tls_key: str | None = None
+    http_tls_client_ca: str | None = None
+    # Behind a TLS-terminating proxy: the request header in which the proxy passes the
+    # client's certificate (URL-encoded PEM, like nginx's $ssl_client_escaped_cert, or base64
+    # DER). Believed only from CIBA_TRUSTED_PROXIES. With CIBA_TLS_CLIENT_VERIFY_HEADER, the
+    # header in which it says whether it verified the certificate's chain ("SUCCESS").
+    tls_client_cert_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+    tls_client_verify_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+    # The base URL of a separate host for mutual TLS (RFC 8705 5: mtls_endpoint_aliases in
+    # discovery point there); unset, the aliases are the issuer's own endpoints.
+    mtls_endpoint_base: str | None = None
 
     @field_validator("issuer")
     @classmethod
@@ -153,6 +169,22 @@ class Settings(BaseSettings):
         if value is not None and not os.path.isdir(value):
             raise ValueError(f"{value!r} is not a directory")
         return value
+
+    @field_validator("http_tls_cert", "http_tls_key", "http_tls_client_ca")
+    @classmethod
+    def _a_file(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isfile(value):
+            raise ValueError(f"{value!r} is not a file")
+        return value
+
+    @field_validator("mtls_endpoint_base")
+    @classmethod
+    def _a_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", value):
+            raise ValueError("must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -183,6 +215,18 @@ class Settings(BaseSettings):
                 raise ValueError("CIBA_SECRET_KEY is the published development key; generate your own")
             if not self.issuer.startswith("https://"):
                 raise ValueError("CIBA_ISSUER must be an https URL when CIBA_ENV=production")
+            if self.mtls_endpoint_base is not None and not self.mtls_endpoint_base.startswith("https://"):
+                raise ValueError("CIBA_MTLS_ENDPOINT_BASE must be an https URL when CIBA_ENV=production")
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ValueError("set CIBA_HTTP_TLS_CERT and CIBA_HTTP_TLS_KEY together, or neither")
+        if self.http_tls_client_ca is not None and self.http_tls_cert is None:
+            raise ValueError("CIBA_HTTP_TLS_CLIENT_CA needs CIBA_HTTP_TLS_CERT and CIBA_HTTP_TLS_KEY "
+                             "(the gateway asks for client certificates only on its own TLS listener)")
+        if self.tls_client_cert_header is not None and not self.trusted_proxies:
+            raise ValueError("CIBA_TLS_CLIENT_CERT_HEADER needs CIBA_TRUSTED_PROXIES: the header is believed "
+                             "only from those addresses")
+        if self.tls_client_verify_header is not None and self.tls_client_cert_header is None:
+            raise ValueError("CIBA_TLS_CLIENT_VERIFY_HEADER needs CIBA_TLS_CLIENT_CERT_HEADER")
         for key in keys:
             _check_fernet_key(key)
         if len(set(keys)) != len(keys):
@@ -203,6 +247,13 @@ class Settings(BaseSettings):
         if self.management_port is not None:
             return self.management_port
         return MANAGEMENT_PORTS.get(service, 0)
+
+    @property
+    def mtls_enabled(self) -> bool:
+        """Whether client certificates can reach the gateway (its own TLS listener asks for them,
+        or a trusted proxy passes them on), or a separate mutual-TLS host serves the clients."""
+        return any(value is not None for value in
+                   (self.http_tls_client_ca, self.tls_client_cert_header, self.mtls_endpoint_base))
 
     @property
     def argon2_params(self) -> Argon2Params:

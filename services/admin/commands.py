@@ -529,6 +529,7 @@ async def request_show(settings: Settings, args: argparse.Namespace) -> Any:
         "scope": request.scope,
         "acr_values": request.acr_values,
         "binding_message": request.binding_message,
+        "authorization_details": request.authorization_details,
         "created_at": request.created_at,
         "expires_at": request.expires_at,
         "decided_at": request.decided_at,

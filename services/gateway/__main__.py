@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from services.gateway import workers
+from services.gateway import tls, workers
 from services.gateway.app import add_management_routes, create_app
 from services.gateway.client_cache import ClientCache
 from services.gateway.context import Gateway
@@ -58,13 +58,14 @@ async def build_gateway(rt: Runtime) -> Gateway:
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
+    ssl_context = tls.server_context(rt.settings)  # a bad certificate or key stops the start here
     gw = await build_gateway(rt)
     rt.start_side_task(gw.keyring.watch(rt.pool), "key-watcher")
     runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
     await runner.setup()
     # Only workers share the port: a lone gateway still fails when the port is taken.
     site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port,
-                       reuse_port=rt.settings.http_workers > 1)
+                       reuse_port=rt.settings.http_workers > 1, ssl_context=ssl_context)
     try:
         try:
             await site.start()
@@ -82,7 +83,8 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         log.warning("file_descriptor_limit_low", long_poll_max_held=rt.settings.long_poll_max_held,
                     missing=short, advice="raise ulimit -n (RLIMIT_NOFILE) or lower CIBA_LONG_POLL_MAX_HELD")
     log.info("service_ready", issuer=rt.settings.issuer,
-             listen=f"{rt.settings.http_host}:{rt.settings.http_port}")
+             listen=f"{rt.settings.http_host}:{rt.settings.http_port}",
+             tls="off" if ssl_context is None else "client certificates" if rt.settings.http_tls_client_ca else "on")
     await stop.wait()
     log.info("service_stopping")
     gw.stopping = True

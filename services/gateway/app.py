@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway import dpop
 from services.gateway.context import GATEWAY, Gateway
 from services.gateway.device import account, pages
 from services.gateway.endpoints import (
@@ -47,6 +48,7 @@ def create_app(gw: Gateway) -> web.Application:
     )
     app[GATEWAY] = gw
     app.on_response_prepare.append(_close_when_stopping)
+    app.on_response_prepare.append(dpop.add_nonce_header)  # DPoP-Nonce, while nonces are required
     app.router.add_get(discovery.PATH, discovery.handle)
     app.router.add_get(discovery.OAUTH_PATH, discovery.handle)
     app.router.add_get(jwks.PATH, jwks.handle)

@@ -4,6 +4,8 @@
   constant time.
 - client_secret_jwt: an HMAC-signed assertion keyed with the client secret.
 - private_key_jwt: an assertion signed with a key from the client's jwks or jwks_uri.
+- tls_client_auth and self_signed_tls_client_auth (RFC 8705 2): the client_id parameter names
+  the client, its TLS client certificate authenticates it (services/gateway/mtls.py).
 
 Assertions: iss = sub = client_id, aud the issuer or the endpoint's URL, exp required and at
 most five minutes ahead, jti single-use within its lifetime, alg from an allow-list (never
@@ -23,9 +25,11 @@ from urllib.parse import unquote
 from aiohttp import web
 from joserfc.jwk import OctKey
 
+from services.gateway import mtls
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
-from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS
+from shared.domain import fapi_ciba
+from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, MTLS_AUTH_METHODS
 from shared.errors import InvalidClient, InvalidRequest
 from shared.jose import jwt_checks
 from shared.jose.client_keys import ClientKeysUnavailable
@@ -36,9 +40,11 @@ from shared.repositories.clients import Client
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SEC = 300
-# The parameters of CIBA Core 7.1 (they belong inside a signed request, never an assertion).
+# The parameters of CIBA Core 7.1, and RFC 9396's authorization_details (they belong inside a
+# signed request, never an assertion).
 AUTH_REQUEST_PARAMETERS = ("scope", "client_notification_token", "acr_values", "login_hint_token",
-                           "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry")
+                           "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry",
+                           "authorization_details", "ui_locales")
 # RFC 9101 10.8: the typ of a request object, never a client assertion's.
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 GENERIC_FAILURE = "client authentication failed"
@@ -106,7 +112,19 @@ async def _authenticate(request: web.Request, form: Form, gw: Gateway) -> Client
         if form.get("client_assertion_type") != JWT_BEARER:
             raise InvalidClient(f"client_assertion_type must be {JWT_BEARER}")
         return await _by_assertion(request, gw, form.get("client_id"), assertion)
+    if form.get("client_id"):
+        return await _by_certificate(request, gw, form.get("client_id") or "")
     raise InvalidClient("client authentication is required")
+
+
+async def _by_certificate(request: web.Request, gw: Gateway, client_id: str) -> Client:
+    """RFC 8705 2: the client_id names the client, the TLS client certificate authenticates it."""
+    client = await gw.clients.get(client_id)
+    if client is None:
+        raise InvalidClient("client authentication failed")
+    if client.token_endpoint_auth_method not in MTLS_AUTH_METHODS:
+        raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
+    return await mtls.authenticate(request, gw, client)
 
 
 def _check_method(client: Client, method: str) -> Client:
@@ -186,7 +204,9 @@ async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict
             raise jwt_checks.JwtRejected("the client has no secret to verify with")
         key = OctKey.import_key(gw.rt.secrets.decrypt(client.client_secret_enc).encode())
         return jwt_checks.verify(assertion, key, allowed_algs(client, HMAC_ALGS))
-    return await verify_with_client_keys(gw, client, assertion, allowed_algs(client, ASYMMETRIC_ALGS))
+    # FAPI-CIBA: PS256 or ES256 only (an RS256 assertion fails like a bad signature).
+    algorithms = fapi_ciba.algorithms(allowed_algs(client, ASYMMETRIC_ALGS), gw.rt.config, client)
+    return await verify_with_client_keys(gw, client, assertion, algorithms)
 
 
 async def verify_with_client_keys(gw: Gateway, client: Client, token: str, algorithms: list[str]) -> dict:

@@ -3,6 +3,7 @@ bodies only, each parameter at most once, empty values treated as absent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,8 @@ from multidict import MultiDictProxy
 from shared.errors import InvalidRequest
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# Parameters whose value is JSON text in a form, and a JSON value in a request object's claims.
+JSON_PARAMETERS = frozenset({"authorization_details"})
 
 
 class Form:
@@ -23,13 +26,20 @@ class Form:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any], names: tuple[str, ...]) -> Form:
         """The parameters ``names`` from a JWT's claims. A JSON number is accepted where a
-        number is meant (requested_expiry); everything else must be a string."""
+        number is meant (requested_expiry); a JSON-valued parameter (authorization_details, a
+        JSON array in a request object: RFC 9396 3) is kept as its JSON text, read like the
+        form's; everything else must be a string."""
         values: dict[str, str] = {}
         for name in names:
             value = claims.get(name)
             if value is None:
                 continue
-            if isinstance(value, int) and not isinstance(value, bool):
+            if name in JSON_PARAMETERS:
+                try:
+                    values[name] = json.dumps(value, ensure_ascii=False)
+                except (ValueError, RecursionError):
+                    raise InvalidRequest(f"{name} in the signed request is not valid JSON") from None
+            elif isinstance(value, int) and not isinstance(value, bool):
                 values[name] = str(value)
             elif isinstance(value, str):
                 values[name] = value

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, verify_with_client_keys
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
+from shared.domain import fapi_ciba
 from shared.errors import InvalidRequest
 from shared.jose import jwt_checks
 from shared.repositories import jtis
@@ -29,7 +30,8 @@ ASSERTION_TYP = "client-authentication+jwt"
 
 
 def allowed_algorithms(gw: Gateway, client: Client) -> list[str]:
-    supported = list(gw.rt.config.backchannelAuthenticationRequestSigningAlgValuesSupported)
+    config = gw.rt.config
+    supported = fapi_ciba.algorithms(config.backchannelAuthenticationRequestSigningAlgValuesSupported, config, client)
     registered = client.backchannel_authentication_request_signing_alg
     if registered is not None:
         return [registered] if registered in supported else []

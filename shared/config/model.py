@@ -8,12 +8,14 @@ an operator changed are stored; everything else is the default below.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 DeliveryMode = Literal["poll", "ping", "push"]
 SigningAlg = Literal["RS256", "PS256", "ES256"]
+# An RFC 9396 authorization details type: a name or a URI, printable, without spaces.
+AuthorizationDetailsType = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
 KNOWN_FEATURE_FLAGS = ("ciba",)
 
 
@@ -79,6 +81,15 @@ class ServerConfig(BaseModel):
     # The client_ids that may introspect any token at /introspect (resource servers: the APIs
     # that accept our access tokens); every other client sees only its own.
     introspectionResourceServers: list[str] = Field(default_factory=list)
+    # Rich authorization requests (RFC 9396, shared/domain/authorization_details.py): the
+    # authorization_details types /bc-authorize accepts (from clients that registered them in
+    # authorization_details_types); published as authorization_details_types_supported. [] = off.
+    authorizationDetailsTypesSupported: list[AuthorizationDetailsType] = Field(
+        default_factory=lambda: ["payment_initiation"], max_length=100
+    )
+    # The FAPI-CIBA profile for every client (shared/domain/fapi_ciba.py); a client can also opt
+    # in alone with the metadata fapi_ciba: true.
+    fapiCibaProfile: bool = False
 
     # Finished requests (with their history, attempts and device links), and expired or
     # revoked tokens, are deleted this many days after they finished; each request leaves an
@@ -95,6 +106,12 @@ class ServerConfig(BaseModel):
     accessTokenLifetime: int = Field(default=3600, ge=60, le=86400)
     idTokenLifetime: int = Field(default=3600, ge=60, le=86400)
     refreshTokenLifetime: int = Field(default=30 * 86400, ge=60)
+
+    # DPoP (RFC 9449, services/gateway/dpop.py): a proof is accepted this long after its iat
+    # (and a few seconds before it); its jti is remembered as long. With dpopNonceRequired, every
+    # proof must carry a nonce the server handed out (DPoP-Nonce), else use_dpop_nonce.
+    dpopProofMaxAgeSec: int = Field(default=60, ge=5, le=600)
+    dpopNonceRequired: bool = False
 
     @field_validator("featureFlags")
     @classmethod

@@ -7,6 +7,7 @@ metadata is ignored (RFC 7591 2).
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,7 +15,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.config.model import ServerConfig, describe_validation_error
+from shared.config.model import AuthorizationDetailsType, ServerConfig, describe_validation_error
+from shared.domain import client_certificates, fapi_ciba
 from shared.domain.claims import SCOPES_SUPPORTED
 from shared.errors import InvalidClientMetadata
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
@@ -23,7 +25,10 @@ from shared.repositories.clients import CIBA_GRANT, Client
 from shared.urls import check_callback_url
 
 SUPPORTED_GRANT_TYPES = (CIBA_GRANT, "refresh_token")
-SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
+# RFC 8705 2: client authentication by the client's TLS certificate (services/gateway/mtls.py).
+MTLS_AUTH_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
+SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
+                          *MTLS_AUTH_METHODS)
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
 
@@ -37,14 +42,28 @@ class ClientMetadata(BaseModel):
     grant_types: list[str] = Field(default_factory=lambda: [CIBA_GRANT], min_length=1)
     token_endpoint_auth_method: str = "client_secret_basic"
     token_endpoint_auth_signing_alg: str | None = None
+    # RFC 8705 2.1.2: how a tls_client_auth client's certificate names it (exactly one).
+    tls_client_auth_subject_dn: str | None = Field(default=None, max_length=1000)
+    tls_client_auth_san_dns: str | None = Field(default=None, max_length=253)
+    tls_client_auth_san_uri: str | None = Field(default=None, max_length=2000)
+    tls_client_auth_san_ip: str | None = Field(default=None, max_length=45)
+    tls_client_auth_san_email: str | None = Field(default=None, max_length=320)
+    # RFC 8705 3.4: access tokens bound to the client's certificate (cnf.x5t#S256).
+    tls_client_certificate_bound_access_tokens: bool = False
     scope: str | None = Field(default=None, max_length=1000)
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = Field(default=None, max_length=2000)
     id_token_signed_response_alg: str = "RS256"
+    # RFC 9449 5.2: every token request of the client must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
     backchannel_token_delivery_mode: Literal["poll", "ping", "push"] | None = None
     backchannel_client_notification_endpoint: str | None = Field(default=None, max_length=2000)
     backchannel_authentication_request_signing_alg: str | None = None
     backchannel_user_code_parameter: bool = False
+    # RFC 9396 10: the authorization_details types the client uses at /bc-authorize.
+    authorization_details_types: list[AuthorizationDetailsType] | None = Field(default=None, max_length=100)
+    # This client alone follows the FAPI-CIBA profile (shared/domain/fapi_ciba.py).
+    fapi_ciba: bool = False
     contacts: list[str] = Field(default_factory=list, max_length=20)
     client_uri: str | None = Field(default=None, max_length=2000)
     logo_uri: str | None = Field(default=None, max_length=2000)
@@ -76,6 +95,33 @@ class ClientMetadata(BaseModel):
                              " (public clients cannot use CIBA)")
         return value
 
+    @field_validator("tls_client_auth_subject_dn")
+    @classmethod
+    def _subject_dn(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                client_certificates.check_dn(value)
+            except ValueError as exc:
+                raise ValueError(f"is not an RFC 4514 distinguished name: {exc}") from None
+        return value
+
+    @field_validator("tls_client_auth_san_ip")
+    @classmethod
+    def _san_ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("is not an IPv4 or IPv6 address") from None
+        return value
+
+    @field_validator("tls_client_auth_san_dns", "tls_client_auth_san_uri", "tls_client_auth_san_email")
+    @classmethod
+    def _not_empty(cls, value: str | None) -> str | None:
+        if value is not None and not value:
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator("id_token_signed_response_alg", "backchannel_authentication_request_signing_alg")
     @classmethod
     def _alg(cls, value: str | None) -> str | None:
@@ -101,8 +147,19 @@ class ClientMetadata(BaseModel):
         if self.jwks is not None and self.jwks_uri is not None:
             raise ValueError("jwks and jwks_uri are mutually exclusive")
         has_keys = self.jwks is not None or self.jwks_uri is not None
-        if self.token_endpoint_auth_method == "private_key_jwt" and not has_keys:
-            raise ValueError("private_key_jwt needs jwks or jwks_uri")
+        if self.token_endpoint_auth_method in ("private_key_jwt", "self_signed_tls_client_auth") and not has_keys:
+            raise ValueError(f"{self.token_endpoint_auth_method} needs jwks or jwks_uri")
+        identities = [name for name in client_certificates.IDENTITY_FIELDS if getattr(self, name) is not None]
+        if self.token_endpoint_auth_method == "tls_client_auth" and len(identities) != 1:
+            raise ValueError("tls_client_auth needs exactly one of " + ", ".join(client_certificates.IDENTITY_FIELDS)
+                             + (f" (given: {', '.join(identities)})" if identities else ""))
+        if self.token_endpoint_auth_method != "tls_client_auth":
+            for name in identities:  # meaningless for another method (left over from one, say): dropped
+                setattr(self, name, None)
+        if self.tls_client_certificate_bound_access_tokens and self.backchannel_token_delivery_mode == "push":
+            # Pushed tokens are minted without a request of the client, so without its certificate.
+            raise ValueError("tls_client_certificate_bound_access_tokens: push clients receive their tokens "
+                             "without presenting a certificate; use poll or ping")
         if self.backchannel_authentication_request_signing_alg is not None and not has_keys:
             raise ValueError("backchannel_authentication_request_signing_alg needs jwks or jwks_uri")
         alg = self.token_endpoint_auth_signing_alg
@@ -117,6 +174,10 @@ class ClientMetadata(BaseModel):
         if self.backchannel_token_delivery_mode in ("ping", "push") and \
                 not self.backchannel_client_notification_endpoint:
             raise ValueError("backchannel_client_notification_endpoint is required for ping and push")
+        if self.dpop_bound_access_tokens and self.backchannel_token_delivery_mode == "push":
+            # Pushed tokens are minted without a request of the client, so without a DPoP proof.
+            raise ValueError("dpop_bound_access_tokens: push clients receive their tokens without a DPoP proof; "
+                             "use poll or ping")
         return self
 
 
@@ -133,6 +194,12 @@ def scopes_of(metadata: ClientMetadata) -> list[str]:
 
 
 def check_against_server(metadata: ClientMetadata, config: ServerConfig, development: bool) -> None:
+    fapi_ciba.check_registration(metadata, config)
+    unsupported = [t for t in metadata.authorization_details_types or []
+                   if t not in config.authorizationDetailsTypesSupported]
+    if unsupported:
+        raise InvalidClientMetadata(f"authorization_details_types: not supported by this server: "
+                                    f"{' '.join(unsupported)[:200]}")
     mode = metadata.backchannel_token_delivery_mode
     if mode is not None and mode not in config.backchannelTokenDeliveryModesSupported:
         raise InvalidClientMetadata(f"backchannel_token_delivery_mode: {mode} is not enabled on this server")

@@ -55,9 +55,10 @@ class TokenSet:
     refresh_token: str | None
     scope: list[str]
     token_type: str = "Bearer"
+    authorization_details: list[dict[str, Any]] | None = None
 
     def as_response(self) -> dict[str, Any]:
-        """RFC 6749 5.1 / CIBA 10.1.1."""
+        """RFC 6749 5.1 / CIBA 10.1.1, with the granted authorization_details (RFC 9396 7)."""
         body: dict[str, Any] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
@@ -67,6 +68,8 @@ class TokenSet:
         }
         if self.refresh_token:
             body["refresh_token"] = self.refresh_token
+        if self.authorization_details:
+            body["authorization_details"] = self.authorization_details
         return body
 
 
@@ -79,6 +82,8 @@ class Grant:
     scope: list[str]
     auth_time: datetime | None
     acr: str | None
+    # RFC 9396: what the user approved besides the scopes (the request's authorization_details).
+    authorization_details: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ class Minter:
                 issuer=self.issuer, client_id=client.client_id, sub=grant.sub, scope=grant.scope,
                 jti=str(jti), now=now, lifetime=config.accessTokenLifetime,
                 auth_time=grant.auth_time, acr=grant.acr, cnf=binding.cnf,
+                authorization_details=grant.authorization_details,
             ),
             typ="at+jwt",
         )
@@ -131,7 +137,7 @@ class Minter:
             ),
         )
         return TokenSet(access_token, config.accessTokenLifetime, id_token, refresh_token,
-                        grant.scope, binding.token_type), records
+                        grant.scope, binding.token_type, authorization_details=grant.authorization_details), records
 
     @staticmethod
     def _record(token_id: UUID, kind: str, token_hash: bytes | None, client: Client, grant: Grant,
@@ -140,7 +146,7 @@ class Minter:
             id=token_id, kind=kind, token_hash=token_hash, grant_id=grant.grant_id,
             client_id=client.client_id, sub=grant.sub, scope=grant.scope,
             auth_time=grant.auth_time, acr=grant.acr, issued_at=now, expires_at=expires_at,
-            used_at=None, revoked_at=None, cnf=cnf,
+            used_at=None, revoked_at=None, cnf=cnf, authorization_details=grant.authorization_details,
         )
 
 
@@ -167,7 +173,7 @@ async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Min
     is kept encrypted on the request in the same statement, so a retried push carries the same
     tokens."""
     grant = Grant(grant_id=request.id, sub=request.sub, scope=request.scope,
-                  auth_time=request.auth_time, acr=request.acr)
+                  auth_time=request.auth_time, acr=request.acr, authorization_details=request.authorization_details)
     token_set, records = minter.build(client, grant, config=config, now=now, push_auth_req_id=push_auth_req_id,
                                       binding=binding)
     push_payload_enc = None

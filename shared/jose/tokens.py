@@ -53,9 +53,10 @@ def id_token_claims(*, issuer: str, client_id: str, sub: str, now: datetime, lif
 
 def access_token_claims(*, issuer: str, client_id: str, sub: str, scope: list[str], jti: str,
                         now: datetime, lifetime: int, auth_time: datetime | None,
-                        acr: str | None, cnf: dict[str, Any] | None = None) -> dict[str, Any]:
+                        acr: str | None, cnf: dict[str, Any] | None = None,
+                        authorization_details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """RFC 9068 section 2.2; ``cnf`` binds the token to the client's certificate or DPoP key
-    (RFC 8705 3.1, RFC 9449 6.1)."""
+    (RFC 8705 3.1, RFC 9449 6.1); ``authorization_details`` are the grant's (RFC 9396 9.1)."""
     iat = int(now.timestamp())
     claims: dict[str, Any] = {"iss": issuer, "aud": issuer, "sub": sub, "client_id": client_id,
                               "iat": iat, "exp": iat + lifetime, "jti": jti,
@@ -66,6 +67,8 @@ def access_token_claims(*, issuer: str, client_id: str, sub: str, scope: list[st
         claims["acr"] = acr
     if cnf:
         claims["cnf"] = cnf
+    if authorization_details:
+        claims["authorization_details"] = authorization_details
     return claims
 
 

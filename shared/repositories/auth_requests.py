@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -49,13 +50,15 @@ class AuthRequest:
     notified_at: datetime | None = None
     # The languages the client asked the device pages to speak (OIDC ui_locales), space-separated.
     ui_locales: str | None = None
+    # RFC 9396: the authorization_details the client asked for (checked JSON objects), if any.
+    authorization_details: list[dict[str, Any]] | None = None
 
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
     " binding_message, client_notification_token_enc, status, interval_sec,"
     " created_at, expires_at, decided_at, auth_time, acr, failure_reason, tokens_issued_at,"
-    " push_payload_enc, delivery_state, reannounced, traceparent, ui_locales"
+    " push_payload_enc, delivery_state, reannounced, traceparent, ui_locales, authorization_details"
 )
 _INSERT_COLUMNS = _COLUMNS.rsplit(", push_payload_enc", 1)[0]
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
@@ -80,13 +83,13 @@ def from_record(row: asyncpg.Record) -> AuthRequest:
 
 async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     await conn.execute(
-        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales, authorization_details) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         req.id, req.auth_req_id_hash, req.auth_req_id_enc, req.client_id, req.sub,
         req.delivery_mode, req.scope, req.acr_values, req.binding_message,
         req.client_notification_token_enc, req.status, req.interval_sec,
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
-        req.failure_reason, req.tokens_issued_at, req.traceparent, req.ui_locales,
+        req.failure_reason, req.tokens_issued_at, req.traceparent, req.ui_locales, req.authorization_details,
     )
 
 
@@ -96,8 +99,8 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
     one statement: atomic on its own, one round trip on the hot path of /bc-authorize."""
     await conn.execute(
         f"""WITH request AS (
-                INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales) VALUES
-                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $25, $26)
+                INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales, authorization_details) VALUES
+                ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $25, $26, $27)
                 RETURNING id),
             history AS (
                 INSERT INTO auth_request_history (auth_request_id, status, at, service)
@@ -112,7 +115,7 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
         req.created_at, req.expires_at, req.decided_at, req.auth_time, req.acr,
         req.failure_reason, req.tokens_issued_at, service,
         event.message_id, event.routing_key, event.model_dump(mode="json"), OUTBOX_CHANNEL, req.traceparent,
-        req.ui_locales,
+        req.ui_locales, req.authorization_details,
     )
 
 
@@ -128,18 +131,19 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
                 SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[],
                                      $7::text[], $8::text[], $9::text[], $10::text[], $11::int[],
                                      $12::timestamptz[], $13::timestamptz[], $14::uuid[], $15::text[], $16::text[],
-                                     $19::text[], $20::text[])
+                                     $19::text[], $20::text[], $21::text[])
                        AS n(id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,
                             binding_message, client_notification_token_enc, interval_sec, created_at, expires_at,
-                            message_id, routing_key, body, traceparent, ui_locales)),
+                            message_id, routing_key, body, traceparent, ui_locales, authorization_details)),
             requests AS (
                 INSERT INTO auth_requests (id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope,
                                            acr_values, binding_message, client_notification_token_enc, status,
-                                           interval_sec, created_at, expires_at, traceparent, ui_locales)
+                                           interval_sec, created_at, expires_at, traceparent, ui_locales,
+                                           authorization_details)
                 SELECT id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode,
                        string_to_array(scope, ' '), string_to_array(acr_values, ' '), binding_message,
                        client_notification_token_enc, 'pending', interval_sec, created_at, expires_at, traceparent,
-                       ui_locales
+                       ui_locales, authorization_details::jsonb
                   FROM new
              RETURNING id),
             history AS (
@@ -157,8 +161,13 @@ async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created
         [r.interval_sec for r in requests], [r.created_at for r in requests], [r.expires_at for r in requests],
         [e.message_id for _, e in created], [e.routing_key for _, e in created],
         [e.model_dump_json() for _, e in created], service, OUTBOX_CHANNEL, [r.traceparent for r in requests],
-        [r.ui_locales for r in requests],
+        [r.ui_locales for r in requests], [_json_text(r.authorization_details) for r in requests],
     )
+
+
+def _json_text(value: Any) -> str | None:
+    """A jsonb value as text, for the arrays of text that unnest reads (cast back in SQL)."""
+    return orjson.dumps(value).decode() if value is not None else None
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> AuthRequest | None:
@@ -324,12 +333,12 @@ async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID
                UPDATE auth_requests SET status = 'tokens_issued', tokens_issued_at = $2,
                                         push_payload_enc = coalesce($4, push_payload_enc)
                 WHERE id = $1 AND status = 'approved'
-            RETURNING id, client_id, sub, scope, auth_time, acr),
+            RETURNING id, client_id, sub, scope, auth_time, acr, authorization_details),
            recorded AS (
                INSERT INTO tokens (id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr,
-                                   issued_at, expires_at, cnf)
+                                   issued_at, expires_at, cnf, authorization_details)
                SELECT t.id, t.kind, t.token_hash, i.id, i.client_id, i.sub, i.scope, i.auth_time, i.acr, $2,
-                      t.expires_at, t.cnf::jsonb
+                      t.expires_at, t.cnf::jsonb, i.authorization_details
                  FROM issued i, unnest($5::uuid[], $6::text[], $7::bytea[], $8::timestamptz[], $9::text[])
                       AS t(id, kind, token_hash, expires_at, cnf)),
            history AS (

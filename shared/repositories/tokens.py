@@ -29,20 +29,23 @@ class TokenRecord:
     revoked_at: datetime | None
     # What the access token is bound to (RFC 7800 cnf: x5t#S256 or jkt); None for a bearer token.
     cnf: dict[str, Any] | None = None
+    # RFC 9396: the grant's authorization_details (the request's), kept through refreshes.
+    authorization_details: list[dict[str, Any]] | None = None
 
 
 _COLUMNS = (
     "id, kind, token_hash, grant_id, client_id, sub, scope, auth_time, acr, issued_at,"
-    " expires_at, used_at, revoked_at, cnf"
+    " expires_at, used_at, revoked_at, cnf, authorization_details"
 )
 
 
 async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
     await conn.execute(
-        f"INSERT INTO tokens ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        f"INSERT INTO tokens ({_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         token.id, token.kind, token.token_hash, token.grant_id, token.client_id, token.sub,
         token.scope, token.auth_time, token.acr, token.issued_at, token.expires_at,
-        token.used_at, token.revoked_at, token.cnf,
+        token.used_at, token.revoked_at, token.cnf, token.authorization_details,
     )
 
 

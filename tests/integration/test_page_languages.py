@@ -15,7 +15,8 @@ from shared.crypto import new_token
 from shared.passwords import hash_password
 from shared.repositories import auth_requests, device_refs
 from tests.support.browser import Page, parse_forms
-from tests.support.gateway_client import add_user, register
+from tests.support.gateway_client import add_user, register, register_raw
+from tests.support.jwt_client import ClientSigner, request_claims
 
 PASSWORD = "a-long-enough-password"
 
@@ -94,6 +95,23 @@ async def test_malformed_ui_locales_are_ignored_not_refused(http, gateway) -> No
     assert request.ui_locales == "fr de-CH"
     page, language = await _get(http, path)
     assert language == "fr"
+
+
+async def test_ui_locales_inside_a_signed_request_counts(http, gateway) -> None:
+    signer = ClientSigner("ES256")
+    client = await register_raw(http, token_endpoint_auth_method="client_secret_post", jwks=signer.jwks,
+                                backchannel_authentication_request_signing_alg="ES256")
+    user = await add_user(gateway)
+    token = signer.sign(request_claims(client["client_id"], gateway.issuer, now=gateway.rt.clock.now().timestamp(),
+                                       login_hint=user.username, ui_locales="fr"))
+    response = await http.post("/bc-authorize", data={"client_id": client["client_id"],
+                                                      "client_secret": client["client_secret"], "request": token})
+    auth_req_id = (await response.json())["auth_req_id"]
+    stored = await auth_requests.get_by_hash(gateway.rt.pool, gateway.rt.secrets.hashes(auth_req_id))
+    assert stored.ui_locales == "fr"
+    beside = await http.post("/bc-authorize", data={"client_id": client["client_id"], "ui_locales": "fr",
+                                                    "client_secret": client["client_secret"], "request": token})
+    assert (await beside.json())["error"] == "invalid_request"  # like every parameter: inside, not beside
 
 
 async def test_discovery_lists_the_languages(http) -> None:

@@ -18,9 +18,11 @@ from ciba_client.errors import (
     CibaError,
     ExpiredLoginHintToken,
     ExpiredToken,
+    InvalidAuthorizationDetails,
     InvalidBindingMessage,
     InvalidClient,
     InvalidClientMetadata,
+    InvalidDpopProof,
     InvalidGrant,
     InvalidIdToken,
     InvalidRequest,
@@ -37,6 +39,7 @@ from ciba_client.errors import (
     UnexpectedResponse,
     UnknownUserId,
     UnsupportedGrantType,
+    UseDpopNonce,
     error_for,
 )
 from ciba_client.keys import ClientKey
@@ -47,10 +50,12 @@ from ciba_client.tokens import AUTH_REQ_ID_CLAIM, TokenResponse, half_hash
 __all__ = [
     "AUTH_REQ_ID_CLAIM", "ERRORS", "AccessDenied", "AuthorizationPending", "CibaClient", "CibaError", "CibaRequest",
     "ClientAuth", "ClientKey", "ClientRegistration", "ClientSecretBasic", "ClientSecretJwt", "ClientSecretPost",
-    "DiscoveryError", "ExpiredLoginHintToken", "ExpiredToken", "InvalidBindingMessage", "InvalidClient",
+    "DiscoveryError", "ExpiredLoginHintToken", "ExpiredToken", "InvalidAuthorizationDetails", "InvalidBindingMessage",
+    "InvalidClient",
     "InvalidClientMetadata", "InvalidGrant", "InvalidIdToken", "InvalidRequest", "InvalidScope", "InvalidToken",
     "InvalidUserCode", "KeysUnavailable", "MissingUserCode", "PrivateKeyJwt", "ProviderMetadata", "PushResult",
     "ServerError", "SlowDown", "SyncCibaClient", "TemporarilyUnavailable", "TokenResponse", "TransactionFailed",
     "UnauthorizedClient", "UnexpectedResponse", "UnknownUserId", "UnsupportedGrantType", "ciba_client_metadata",
+    "InvalidDpopProof", "UseDpopNonce",
     "error_for", "fetch_metadata", "half_hash", "ping_handler", "push_handler", "register_client",
 ]

@@ -120,6 +120,13 @@ class InvalidBindingMessage(CibaError):
     code = "invalid_binding_message"
 
 
+class InvalidAuthorizationDetails(CibaError):
+    """RFC 9396 5: authorization_details is malformed, or names a type the provider does not
+    support or the client did not register."""
+
+    code = "invalid_authorization_details"
+
+
 # Other endpoints: userinfo (RFC 6750 3.1), registration (RFC 7591 3.2.2), any (RFC 6749 4.1.2.1).
 class InvalidToken(CibaError):
     """The access token is missing, expired, revoked or malformed."""
@@ -129,6 +136,20 @@ class InvalidToken(CibaError):
 
 class InvalidClientMetadata(CibaError):
     code = "invalid_client_metadata"
+
+
+# DPoP (RFC 9449): at the token endpoint (400) and at userinfo (401).
+class InvalidDpopProof(CibaError):
+    """The DPoP proof is missing (the client registered dpop_bound_access_tokens), malformed,
+    replayed, or not for this request."""
+
+    code = "invalid_dpop_proof"
+
+
+class UseDpopNonce(CibaError):
+    """The provider requires a nonce in DPoP proofs: retry with the one its DPoP-Nonce header gave."""
+
+    code = "use_dpop_nonce"
 
 
 class ServerError(CibaError):
@@ -164,7 +185,8 @@ class UnexpectedResponse(CibaError):
 ERRORS: dict[str, type[CibaError]] = {cls.code: cls for cls in (
     InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient, UnsupportedGrantType, InvalidScope,
     AccessDenied, AuthorizationPending, SlowDown, ExpiredToken, TransactionFailed, ExpiredLoginHintToken,
-    UnknownUserId, MissingUserCode, InvalidUserCode, InvalidBindingMessage, InvalidToken, InvalidClientMetadata,
+    UnknownUserId, MissingUserCode, InvalidUserCode, InvalidBindingMessage, InvalidAuthorizationDetails,
+    InvalidToken, InvalidClientMetadata, InvalidDpopProof, UseDpopNonce,
     ServerError, TemporarilyUnavailable,
 )}
 

@@ -13,7 +13,9 @@ an account without an authenticator app (403).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -30,6 +32,7 @@ from shared.crypto import new_token
 from shared.domain import lifecycle
 from shared.domain.acr import MFA, required_level
 from shared.domain.attempts_limit import DEVICE_LOGIN
+from shared.domain.authorization_details import flatten
 from shared.logging import bind_request, get_logger
 from shared.repositories import device_refs, users
 from shared.repositories.auth_requests import AuthRequest
@@ -41,6 +44,10 @@ SCOPE_LABELS = {
     "email": N_("Your email address"),
     "phone": N_("Your phone number"),
 }
+# RFC 9396 on the consent page: a template per authorization details type, else the generic one.
+DETAILS_TEMPLATES = "authorization_details"
+GENERIC_DETAIL_TEMPLATE = f"{DETAILS_TEMPLATES}/_generic.html"
+_UNSAFE_IN_NAME = re.compile(r"^\.|[^A-Za-z0-9._-]")
 
 log = get_logger("ciba.device")
 
@@ -108,6 +115,20 @@ def _login_page(request: web.Request, gw: Gateway, page: Page, *, error: str | N
     return response
 
 
+def detail_template(kind: str) -> str:
+    """The operator's template for an authorization details type: the type with every
+    character outside ``A-Z a-z 0-9 . _ -`` (and a leading dot) replaced by ``_``."""
+    return f"{DETAILS_TEMPLATES}/{_UNSAFE_IN_NAME.sub('_', kind)}.html"
+
+
+def _authorization_details(page: Page) -> list[dict[str, Any]]:
+    """Each of the request's authorization_details (RFC 9396) as the consent page shows it:
+    the type's own template, else the generic one, with the detail and its flattened fields."""
+    return [{"type": detail["type"], "detail": detail, "fields": flatten(detail),
+             "templates": [detail_template(detail["type"]), GENERIC_DETAIL_TEMPLATE]}
+            for detail in page.request.authorization_details or []]
+
+
 async def _consent_page(gw: Gateway, page: Page, session: cookies.DeviceSession) -> web.Response:
     user = await users.get(gw.rt.pool, session.sub)
     return render("consent.html", {
@@ -115,6 +136,7 @@ async def _consent_page(gw: Gateway, page: Page, session: cookies.DeviceSession)
         "scopes": page.request.scope, "scope_labels": SCOPE_LABELS,
         "username": user.username if user else None,
         "action": f"{page.base}/decision", "csrf_token": session.csrf_token,
+        "authorization_details": _authorization_details(page),
     })
 
 

@@ -8,10 +8,12 @@ used instead of the built-in one (README, "Branding the pages", lists names and 
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from typing import Any
 
 import jinja2
 from aiohttp import web
+from babel.numbers import format_currency
 
 from services.gateway.device import locale
 
@@ -33,7 +35,20 @@ def _environment() -> jinja2.Environment:
                                      extensions=["jinja2.ext.i18n"])
     # _() and {% trans %} speak the page's language (device/locale.py), chosen per request.
     environment.install_gettext_callables(locale.gettext, locale.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.filters["money"] = money
     return environment
+
+
+def money(amount: object, currency: object) -> str:
+    """``{{ amount | money(currency) }}``: an amount as the page's language writes it, every
+    digit the client sent kept ("€1,234.50", "1 234,50 €"); as given when it is not a number."""
+    try:
+        value = Decimal(str(amount))
+        if value.is_finite():
+            return format_currency(value, str(currency), locale=locale.current(), decimal_quantization=False)
+    except (ArithmeticError, ValueError, TypeError, LookupError):
+        pass
+    return f"{amount} {currency}"
 
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "

@@ -25,9 +25,10 @@ from services.gateway.middleware import NO_STORE
 from shared import metrics, tracing
 from shared.config.model import ServerConfig
 from shared.crypto import new_token
-from shared.domain import lifecycle, user_code
+from shared.domain import fapi_ciba, lifecycle, user_code
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.attempts_limit import USER_CODE
+from shared.domain.authorization_details import registered_types, validate
 from shared.errors import (
     InvalidBindingMessage,
     InvalidRequest,
@@ -112,6 +113,16 @@ def check_acr_values(params: Form) -> list[str] | None:
     return values
 
 
+def check_authorization_details(params: Form, client: Client, config: ServerConfig) -> list[dict] | None:
+    """RFC 9396: a JSON array of objects with a type the server supports and the client
+    registered (invalid_authorization_details otherwise; see shared.domain.authorization_details)."""
+    raw = params.get("authorization_details")
+    if raw is None:
+        return None
+    return validate(raw, supported=config.authorizationDetailsTypesSupported,
+                    registered=registered_types(client.metadata))
+
+
 def check_client_notification_token(params: Form, mode: str) -> str | None:
     token = params.get("client_notification_token")
     if mode in ("ping", "push") and token is None:
@@ -164,13 +175,16 @@ async def handle(request: web.Request) -> web.Response:
     client = await authenticate_client(request, form, gw)
     check_rate_limit(gw, client)
     mode = check_client_may_use_ciba(client, config)
+    fapi_ciba.check_client(config, client)
     params = await request_object.read_parameters(gw, client, form)
     scopes = check_scope(params, client)
     hint_name, hint = hints.choose_hint(params)
     binding_message = check_binding_message(params, config)
+    fapi_ciba.check_authentication_request(config, client, signed="request" in form, binding_message=binding_message)
     expires_in = check_requested_expiry(params, config)
     acr_values = check_acr_values(params)
     notification_token = check_client_notification_token(params, mode)
+    authorization_details = check_authorization_details(params, client, config)
     user = await hints.resolve_user(gw, client, hint_name, hint)
     await check_user_code(gw, params, client, user)
 
@@ -187,6 +201,7 @@ async def handle(request: web.Request) -> web.Response:
         expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
         acr=None, failure_reason=None, tokens_issued_at=None, traceparent=tracing.current_traceparent(),
         ui_locales=locale.well_formed_ui_locales(params.get("ui_locales")),
+        authorization_details=authorization_details,
     )
     await store(gw, auth_request, config)
     with bind_request(auth_req_id=auth_req_id):

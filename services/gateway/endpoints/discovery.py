@@ -10,14 +10,18 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway import mtls
 from services.gateway.context import gateway
 from services.gateway.device import locale
+from services.gateway.dpop import DPOP_ALGS
 from shared.config.model import ServerConfig
+from shared.domain import fapi_ciba
 from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
-from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
+from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, MTLS_AUTH_METHODS, SUPPORTED_AUTH_METHODS
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.repositories.clients import CIBA_GRANT
+from shared.settings import Settings
 
 PATH = "/.well-known/openid-configuration"
 # RFC 8414 3: the same document, for OAuth clients that do not speak OpenID Connect.
@@ -28,9 +32,11 @@ OAUTH_PATH = "/.well-known/oauth-authorization-server"
 # is the one value that promises nothing: no authorization response ever carries a code or a
 # token. Registration accepts it as the same as [].
 RESPONSE_TYPES_SUPPORTED = ["none"]
+AUTH_METHODS_KEYS = ("token_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported",
+                     "revocation_endpoint_auth_methods_supported")
 
 
-def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
+def metadata(issuer: str, config: ServerConfig, settings: Settings | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/token",
@@ -51,11 +57,15 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         "introspection_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "revocation_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        # RFC 9449 5.1: the algorithms of the DPoP proofs /token and /userinfo accept.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claims_parameter_supported": False,
         # The device pages' languages: chosen by ui_locales on /bc-authorize, then Accept-Language.
         "ui_locales_supported": list(locale.SUPPORTED),
     }
+    if config.authorizationDetailsTypesSupported:  # RFC 9396 10: what authorization_details may name
+        doc["authorization_details_types_supported"] = list(config.authorizationDetailsTypesSupported)
     if not config.dynamicRegistrationEnabled:
         del doc["registration_endpoint"]
     if config.ciba_enabled:
@@ -73,10 +83,18 @@ def metadata(issuer: str, config: ServerConfig) -> dict[str, Any]:
         })
     else:
         doc["grant_types_supported"] = ["refresh_token"]
+    # Mutual TLS (RFC 8705) only while client certificates can reach us (services/gateway/mtls.py).
+    if settings is not None and settings.mtls_enabled:
+        doc.update(mtls.discovery_metadata(settings, doc))
+    else:
+        for key in AUTH_METHODS_KEYS:
+            doc[key] = [method for method in doc[key] if method not in MTLS_AUTH_METHODS]
+    if config.fapiCibaProfile:
+        fapi_ciba.narrow_discovery(doc)
     return doc
 
 
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
-    return web.json_response(metadata(gw.issuer, gw.rt.config),
+    return web.json_response(metadata(gw.issuer, gw.rt.config, gw.rt.settings),
                              headers={"Cache-Control": "public, max-age=60"})

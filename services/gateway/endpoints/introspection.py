@@ -46,6 +46,8 @@ def _common(record: TokenRecord, gw: Gateway) -> dict[str, Any]:
         described["acr"] = record.acr
     if record.auth_time is not None:
         described["auth_time"] = int(record.auth_time.timestamp())
+    if record.authorization_details:
+        described["authorization_details"] = record.authorization_details  # RFC 9396 9.2
     return described
 
 

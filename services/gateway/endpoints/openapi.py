@@ -36,6 +36,10 @@ FORM = "application/x-www-form-urlencoded"
 
 _URI = {"type": "string", "format": "uri", "maxLength": 2000}
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
+# RFC 9396 2: what the user approved besides the scopes, as the client asked for it.
+_AUTHORIZATION_DETAILS = {"type": "array", "items": {"type": "object", "required": ["type"],
+                                                     "properties": {"type": {"type": "string"}}},
+                          "description": "The granted authorization_details (RFC 9396 7, 9.2)."}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -65,10 +69,18 @@ _REGISTRATION_TOKEN = _error("The registration (or initial) access token is miss
 _INVALID_CLIENT = _error("Client authentication failed.", ["invalid_client"],
                          {"WWW-Authenticate": _header("WWW-Authenticate-Basic")})
 _CLIENT_AUTH_SECURITY = [{"clientBasic": []}, {}]
+_DPOP_PARAMETER = {
+    "name": "DPoP", "in": "header", "required": False,
+    "description": "A DPoP proof (RFC 9449 4): a JWT with typ dpop+jwt, signed by the client's key (in its jwk "
+                   "header), for this method and URL. At /token it binds the access token to the key; at "
+                   "/userinfo it is required with a DPoP-bound token, with ath.",
+    "schema": {"type": "string"},
+}
 
 _CLIENT_AUTH_FIELDS: dict[str, Any] = {
-    "client_id": {"type": "string", "description": "The client's identifier (client_secret_post; optional "
-                  "with Basic, where it must match)."},
+    "client_id": {"type": "string", "description": "The client's identifier (client_secret_post, and "
+                  "tls_client_auth / self_signed_tls_client_auth, where the TLS client certificate authenticates "
+                  "it, RFC 8705 2; optional with Basic, where it must match)."},
     "client_secret": {"type": "string", "description": "client_secret_post: the client's secret. "
                       "Send it here or in the Authorization header, never both."},
     "client_assertion": {"type": "string", "description": "client_secret_jwt / private_key_jwt: a signed JWT "
@@ -120,18 +132,40 @@ def _schemas() -> dict[str, Any]:
                     "type": "string", "enum": list(ASSERTION_ALGS),
                     "description": "The assertion's alg: HS* for client_secret_jwt, the others for "
                                    "private_key_jwt."},
+                **{name: {"type": "string", "minLength": 1, "maxLength": length,
+                          "description": f"RFC 8705 2.1.2: for tls_client_auth, which requires exactly one of the "
+                                         f"five tls_client_auth_* members. {what}"}
+                   for name, length, what in (
+                       ("tls_client_auth_subject_dn", 1000, "The certificate's subject DN, an RFC 4514 string "
+                                                            "(compared attribute by attribute, case-insensitively)."),
+                       ("tls_client_auth_san_dns", 253, "A dNSName of the certificate's subjectAltName."),
+                       ("tls_client_auth_san_uri", 2000, "A uniformResourceIdentifier of its subjectAltName."),
+                       ("tls_client_auth_san_ip", 45, "An iPAddress of its subjectAltName (IPv4 or IPv6)."),
+                       ("tls_client_auth_san_email", 320, "An rfc822Name of its subjectAltName."))},
+                "tls_client_certificate_bound_access_tokens": {
+                    "type": "boolean", "default": False,
+                    "description": "RFC 8705 3.4: access tokens bound to the client's TLS certificate (cnf.x5t#S256); "
+                                   "every token request must then present it. Not for push clients."},
                 "scope": {"type": "string", "maxLength": 1000,
                           "description": "Space-separated; must include openid. Default: every scope "
                                          f"supported ({' '.join(SCOPES_SUPPORTED)})."},
                 "jwks": {**_ref("Jwks"), "description": "Public keys only; exclusive with jwks_uri."},
                 "jwks_uri": {**_URI, "description": "https (http on loopback in development)."},
                 "id_token_signed_response_alg": {"type": "string", "enum": algs, "default": "RS256"},
+                "dpop_bound_access_tokens": {
+                    "type": "boolean", "default": False,
+                    "description": "RFC 9449 5.2: every token request must carry a DPoP proof. Not for push "
+                                   "clients (pushed tokens are minted without a proof)."},
                 "backchannel_token_delivery_mode": {"type": "string", "enum": list(DELIVERY_MODES),
                                                     "description": "Required for the CIBA grant."},
                 "backchannel_client_notification_endpoint": {
                     **_URI, "description": "Required for ping and push: https, not in a private network."},
                 "backchannel_authentication_request_signing_alg": {"type": "string", "enum": algs},
                 "backchannel_user_code_parameter": {"type": "boolean", "default": False},
+                "authorization_details_types": {
+                    "type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "description": "RFC 9396 10: the authorization_details types the client uses; each must be in "
+                                   "authorization_details_types_supported."},
                 "contacts": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
                 "client_uri": _URI,
                 "logo_uri": _URI,
@@ -188,6 +222,9 @@ def _schemas() -> dict[str, Any]:
                 "user_code": {"type": "string", "description": "The user's secret code, where required."},
                 "requested_expiry": {"type": "integer", "minimum": 1,
                                      "description": "Seconds; at most cibaMaxExpirationTimeAllowedSec."},
+                "authorization_details": {
+                    "type": "string", "description": "RFC 9396: a JSON array of objects, each with a type the "
+                    "server supports and the client registered (at most 10 objects, 8 KiB)."},
                 "request": {"type": "string", "description": "A signed authentication request (JWT) carrying "
                                                             "the parameters above."},
                 **_CLIENT_AUTH_FIELDS,
@@ -258,6 +295,10 @@ def _schemas() -> dict[str, Any]:
                 "sub": {"type": "string"}, "iss": {"type": "string"}, "aud": {"type": "string"},
                 "exp": {"type": "integer"}, "iat": {"type": "integer"}, "auth_time": {"type": "integer"},
                 "acr": {"type": "string"}, "jti": {"type": "string"}, "token_type": {"type": "string"},
+                "cnf": {"type": "object", "description": "What a sender-constrained access token is bound to "
+                                                         "(RFC 7800): jkt for DPoP (RFC 9449 6.2), x5t#S256 for "
+                                                         "a client certificate (RFC 8705 3.2)."},
+                "authorization_details": _AUTHORIZATION_DETAILS,
             },
         },
         "TokenResponse": {
@@ -265,11 +306,13 @@ def _schemas() -> dict[str, Any]:
             "required": ["access_token", "token_type", "expires_in", "id_token", "scope"],
             "properties": {
                 "access_token": {"type": "string", "description": "A JWT (RFC 9068)."},
-                "token_type": {"type": "string", "enum": ["Bearer"]},
+                "token_type": {"type": "string", "enum": ["Bearer", "DPoP"],
+                               "description": "DPoP when the request carried a DPoP proof (RFC 9449 5)."},
                 "expires_in": {"type": "integer"},
                 "id_token": {"type": "string"},
                 "scope": {"type": "string"},
                 "refresh_token": {"type": "string"},
+                "authorization_details": _AUTHORIZATION_DETAILS,
             },
         },
         "UserInfo": {
@@ -294,6 +337,8 @@ def _schemas() -> dict[str, Any]:
                 "backchannel_token_delivery_modes_supported": _STRING_LIST,
                 "backchannel_authentication_request_signing_alg_values_supported": _STRING_LIST,
                 "backchannel_user_code_parameter_supported": {"type": "boolean"},
+                "dpop_signing_alg_values_supported": _STRING_LIST,
+                "authorization_details_types_supported": _STRING_LIST,
             },
             "additionalProperties": True,
         },
@@ -315,6 +360,12 @@ def _headers() -> dict[str, Any]:
                                     "schema": {"type": "string"}},
         "Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
                         "schema": {"type": "integer", "minimum": 1}},
+        "WWW-Authenticate-Resource": {"description": "The Bearer challenge (RFC 6750 3), or the DPoP challenge "
+                                                     "(RFC 9449 7.1) for a DPoP-bound token or a DPoP proof.",
+                                      "required": True, "schema": {"type": "string"}},
+        "DPoP-Nonce": {"description": "While the server requires DPoP nonces: the nonce the next DPoP proof "
+                                      "must carry (RFC 9449 8, 9).", "required": False,
+                       "schema": {"type": "string"}},
     }
 
 
@@ -328,7 +379,8 @@ def _paths() -> dict[str, Any]:
             "200": {"description": "The request was accepted.", "content": _json(_ref("AuthenticationResponse"))},
             "400": _error("The request is invalid (CIBA Core 13).", [
                 "invalid_request", "invalid_scope", "unknown_user_id", "expired_login_hint_token",
-                "missing_user_code", "invalid_user_code", "invalid_binding_message", "unauthorized_client"]),
+                "missing_user_code", "invalid_user_code", "invalid_binding_message", "unauthorized_client",
+                "invalid_authorization_details"]),
             "401": _INVALID_CLIENT,
             "403": _error("CIBA is disabled on this server.", ["access_denied"]),
             "413": _TOO_LARGE,
@@ -345,14 +397,16 @@ def _paths() -> dict[str, Any]:
             "description": "Long polling (RFC 7240): hold a pending CIBA poll up to N seconds "
                            "(at most cibaLongPollingMaxWaitSec).",
             "schema": {"type": "string", "pattern": "^wait=[0-9]{1,6}$"}, "example": "wait=30",
-        }],
+        }, _DPOP_PARAMETER],
         "requestBody": {"required": True, "content": {FORM: {"schema": _ref("TokenRequest")}}},
         "responses": {
-            "200": {"description": "Tokens.", "content": _json(_ref("TokenResponse"))},
-            "400": _error("Not yet, or never (CIBA Core 11, RFC 6749 5.2).", [
+            "200": {"description": "Tokens.", "content": _json(_ref("TokenResponse")),
+                    "headers": {"DPoP-Nonce": _header("DPoP-Nonce")}},
+            "400": _error("Not yet, or never (CIBA Core 11, RFC 6749 5.2); the DPoP proof is not valid, or "
+                          "lacks the nonce DPoP-Nonce gives (RFC 9449 5, 8).", [
                 "authorization_pending", "slow_down", "expired_token", "access_denied", "transaction_failed",
                 "invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_request",
-                "invalid_scope"]),
+                "invalid_scope", "invalid_dpop_proof", "use_dpop_nonce"], {"DPoP-Nonce": _header("DPoP-Nonce")}),
             "401": _INVALID_CLIENT,
             "413": _TOO_LARGE,
         },
@@ -360,10 +414,13 @@ def _paths() -> dict[str, Any]:
     userinfo_responses = {
         "200": {"description": "The user's claims.", "content": _json(_ref("UserInfo"))},
         "400": _error("The access token was sent in more than one place.", ["invalid_request"]),
-        "401": _error("The access token is missing, invalid, expired or revoked.", ["invalid_token"],
-                      {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")}),
+        "401": _error("The access token is missing, invalid, expired or revoked; or it is DPoP-bound and "
+                      "the DPoP proof is missing, not valid, or lacks the nonce DPoP-Nonce gives (RFC 9449 7).",
+                      ["invalid_token", "invalid_dpop_proof", "use_dpop_nonce"],
+                      {"WWW-Authenticate": _header("WWW-Authenticate-Resource"), "DPoP-Nonce": _header("DPoP-Nonce")}),
     }
-    userinfo = {"tags": ["oidc"], "security": [{"bearer": []}], "responses": userinfo_responses}
+    userinfo = {"tags": ["oidc"], "security": [{"bearer": []}, {"dpop": []}], "parameters": [_DPOP_PARAMETER],
+                "responses": userinfo_responses}
     return {
         "/.well-known/openid-configuration": {"get": {
             "summary": "OpenID Provider metadata.", "tags": ["oidc"],
@@ -494,9 +551,14 @@ def document(issuer: str) -> dict[str, Any]:
                 "clientBasic": {"type": "http", "scheme": "basic",
                                 "description": "client_secret_basic: client_id and client_secret, each "
                                                "form-urlencoded (RFC 6749 2.3.1). Other methods use the "
-                                               "form fields client_id, client_secret, client_assertion."},
+                                               "form fields client_id, client_secret, client_assertion; "
+                                               "tls_client_auth and self_signed_tls_client_auth the form field "
+                                               "client_id and the TLS client certificate (RFC 8705)."},
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                            "description": "An access token from /token (RFC 6750)."},
+                "dpop": {"type": "http", "scheme": "dpop",
+                         "description": "A DPoP-bound access token (Authorization: DPoP), with a DPoP proof in the "
+                                        "DPoP header (RFC 9449 7)."},
                 "registration": {"type": "http", "scheme": "bearer",
                                  "description": "The registration_access_token /register answered (RFC 7592)."},
             },

@@ -17,6 +17,7 @@ from services.gateway.grants import ciba, refresh_token
 from services.gateway.long_poll import Applied, requested_wait
 from services.gateway.middleware import NO_STORE, error_response
 from services.gateway.sender_constraint import binding_at_token
+from shared.domain import fapi_ciba
 from shared.errors import ProtocolError, UnauthorizedClient, UnsupportedGrantType
 
 PATH = "/token"
@@ -33,7 +34,9 @@ async def handle(request: web.Request) -> web.Response:
     client = await authenticate_client(request, form, gw)
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
+    fapi_ciba.check_client(gw.rt.config, client)
     binding = await binding_at_token(request, gw, client)
+    fapi_ciba.check_sender_constrained(gw.rt.config, client, binding.cnf)
     wait = requested_wait(request.headers.getall("Prefer", []))
     if grant_type != ciba.GRANT_TYPE or wait is None:
         return web.json_response(await exchange(gw, client, form, binding=binding), headers=NO_STORE)

@@ -1,4 +1,5 @@
-"""GET or POST /userinfo (OIDC Core 5.3) with the access token as a Bearer token (RFC 6750)."""
+"""GET or POST /userinfo (OIDC Core 5.3) with the access token as a Bearer token (RFC 6750), or
+as a DPoP token with a proof when it is DPoP-bound (RFC 9449 7)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ PATH = "/userinfo"
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     now = gw.rt.clock.now()
-    access_token = bearer_token(request)
+    access_token = bearer_token(request, schemes=("bearer", "dpop"))  # DPoP: RFC 9449 7.1
     claims = verify_access_token(gw.keyring, access_token, issuer=gw.issuer, now=now)
     try:
         jti = UUID(str(claims.get("jti")))

@@ -50,7 +50,8 @@ async def exchange(gw: Gateway, client: Client, form: Form, *, binding: Binding 
                     log.warning("refresh_token_reuse_detected", client_id=client.client_id)
             elif await users.get(conn, record.sub) is not None:
                 grant = Grant(grant_id=record.grant_id, sub=record.sub, scope=scope,
-                              auth_time=record.auth_time, acr=record.acr)
+                              auth_time=record.auth_time, acr=record.acr,
+                              authorization_details=record.authorization_details)
                 token_set = await gw.minter.mint(conn, client, grant, config=rt.config, now=now, binding=binding)
                 return token_set.as_response()
     raise InvalidGrant("refresh_token is expired, revoked or already used")
