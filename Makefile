@@ -1,4 +1,4 @@
-# Developer entry points (DESIGN.md, "Running"). `make` alone lists them.
+# Developer entry points (docs/architecture.md, "Running"). `make` alone lists them.
 #
 #   make up      start the stack and print the issuer URL (Docker Compose, Podman, or local processes)
 #   make down    stop it (the containers go; their data volumes stay)

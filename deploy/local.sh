@@ -6,7 +6,7 @@
 #   deploy/local.sh status   which services run, and how the stopped ones exited
 #   deploy/local.sh backing  only make sure Postgres and RabbitMQ answer (starting them if installed)
 #
-# Settings come from the environment (DESIGN.md, "Settings"); defaults here are for development:
+# Settings come from the environment (README, "Process settings"); defaults here are for development:
 # CIBA_ENV=development, CIBA_ISSUER=http://127.0.0.1:8080, CIBA_LOG_FORMAT=json.
 # VENV (default .venv) is the virtualenv with the project installed; RUN_DIR (default .run)
 # holds <service>.pid, <service>.exit and <service>.log.

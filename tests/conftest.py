@@ -1,4 +1,4 @@
-"""Where the tests find Postgres and RabbitMQ (DESIGN.md, "Running"):
+"""Where the tests find Postgres and RabbitMQ (docs/architecture.md, "Running"):
 
 1. CIBA_TEST_DATABASE_URL / CIBA_TEST_AMQP_URL when set;
 2. otherwise containers started with testcontainers when a Docker engine answers;

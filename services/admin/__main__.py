@@ -1,4 +1,4 @@
-"""ciba-admin: the operator's command line (DESIGN.md, "Operator CLI").
+"""ciba-admin: the operator's command line (docs/architecture.md, "Interfaces others rely on").
 
 Every command prints JSON on success and exits 0; on failure it prints one line to stderr and
 exits non-zero. It reads the same CIBA_* settings as the services.

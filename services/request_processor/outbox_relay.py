@@ -1,4 +1,4 @@
-"""The outbox relay: moves events from Postgres to RabbitMQ (DESIGN.md, "State and events").
+"""The outbox relay: moves events from Postgres to RabbitMQ (docs/architecture.md, "State and events").
 
 Woken by the NOTIFY that ``outbox.add`` sends when its transaction commits, so an approval
 reaches token-delivery in milliseconds; a slow poll covers a missed notification. Rows are

@@ -1,4 +1,4 @@
-"""Authentication context classes the device pages can satisfy (DESIGN.md, "acr levels").
+"""Authentication context classes the device pages can satisfy (docs/architecture.md, "Interfaces others rely on").
 
 - ``pwd``: the user's password.
 - ``mfa``: the password plus a TOTP code from the user's authenticator app.

@@ -1,5 +1,5 @@
 """The request's state machine against the real database: expiry by the sweep, and approval
-racing expiry resolving exactly once (DESIGN.md, "State and events"). Time is the FrozenClock's;
+racing expiry resolving exactly once (docs/architecture.md, "State and events"). Time is the FrozenClock's;
 nothing sleeps to make a request expire."""
 
 from __future__ import annotations

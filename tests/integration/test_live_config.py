@@ -1,5 +1,5 @@
 """A server property changed at run time reaches a running service within 2 seconds
-(DESIGN.md, "Server properties"), through NOTIFY or, failing that, the fallback check."""
+(README, "Server properties"), through NOTIFY or, failing that, the fallback check."""
 
 from __future__ import annotations
 

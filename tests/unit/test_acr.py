@@ -1,4 +1,4 @@
-"""Which acr level a request's device pages must reach (DESIGN.md, "acr levels")."""
+"""Which acr level a request's device pages must reach (README, "The authentication device's pages": acr levels)."""
 
 from __future__ import annotations
 

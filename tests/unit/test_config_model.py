@@ -1,4 +1,4 @@
-"""Server properties: the defaults DESIGN.md promises, and how a bad value is refused."""
+"""Server properties: the defaults the README's property table promises, and how a bad value is refused."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from shared.config.model import PROPERTY_NAMES, ConfigError, ServerConfig, build_config
 
-# DESIGN.md, "Server properties and their defaults" (featureFlags is covered separately).
+# README, "Server properties" (featureFlags is covered separately).
 DOCUMENTED_DEFAULTS = [
     ("backchannelTokenDeliveryModesSupported", ["poll", "ping", "push"]),
     ("backchannelAuthenticationResponseExpiresIn", 600),

@@ -1,5 +1,5 @@
 """The ``webhook`` notification plugin: the JSON it posts and its X-CIBA-Signature
-(DESIGN.md, "End-user notification")."""
+(README, "End-user notification")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The authentication device's pages (DESIGN.md, "The authentication device's pages").
+"""The authentication device's pages (README, "The authentication device's pages").
 
     GET  /device/{ref}           login form, or the consent page once signed in
     POST /device/{ref}/login     username + password (argon2), plus a TOTP code when the
