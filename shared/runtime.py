@@ -164,29 +164,31 @@ async def open_runtime(settings: Settings, service: str, *, clock: Clock | None 
         await wait_for_schema(settings.database_url, timeout=settings.startup_wait_sec)
     pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max, connect_timeout=settings.db_connect_timeout_sec)
-    listener = PgListener(settings.database_url)
-    secrets = Secrets(settings.master_keys)
-    live_config = LiveConfig(pool, settings.env, secrets)
-    await live_config.load()
-    live_config.attach(listener)
-    rt = Runtime(settings=settings, service=service, pool=pool, secrets=secrets, clock=clock or SystemClock(),
-                 live_config=live_config, listener=listener, stop=stop or asyncio.Event())
-    metrics.start(service, pool_state=lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(),
-                                               pool.get_max_size()))
-    rt.readiness.add("postgres", rt._postgres_answers)
-    rt.readiness.add("listener", rt._listening)
-    rt.readiness.add("side_tasks", rt._side_tasks_alive)
-    try:
-        yield rt
+    try:  # the pool is closed however the rest fails, loading the configuration included
+        listener = PgListener(settings.database_url)
+        secrets = Secrets(settings.master_keys)
+        live_config = LiveConfig(pool, settings.env, secrets)
+        await live_config.load()
+        live_config.attach(listener)
+        rt = Runtime(settings=settings, service=service, pool=pool, secrets=secrets, clock=clock or SystemClock(),
+                     live_config=live_config, listener=listener, stop=stop or asyncio.Event())
+        metrics.start(service, pool_state=lambda: (pool.get_size() - pool.get_idle_size(), pool.get_idle_size(),
+                                                   pool.get_max_size()))
+        rt.readiness.add("postgres", rt._postgres_answers)
+        rt.readiness.add("listener", rt._listening)
+        rt.readiness.add("side_tasks", rt._side_tasks_alive)
+        try:
+            yield rt
+        finally:
+            rt.stop.set()
+            if rt.management is not None:
+                await rt.management.cleanup()
+            for task in rt.side_tasks:
+                task.cancel()
+            for task in rt.side_tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
     finally:
-        rt.stop.set()
-        if rt.management is not None:
-            await rt.management.cleanup()
-        for task in rt.side_tasks:
-            task.cancel()
-        for task in rt.side_tasks:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
         await pool.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 
 from aiohttp import web
 
@@ -59,14 +60,17 @@ async def build_gateway(rt: Runtime) -> Gateway:
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     ssl_context = tls.server_context(rt.settings)  # a bad certificate or key stops the start here
-    gw = await build_gateway(rt)
-    rt.start_side_task(gw.keyring.watch(rt.pool), "key-watcher")
-    runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
-    await runner.setup()
-    # Only workers share the port: a lone gateway still fails when the port is taken.
-    site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port,
-                       reuse_port=rt.settings.http_workers > 1, ssl_context=ssl_context)
-    try:
+    # Whatever fails on the way up, what was opened is closed, in reverse order.
+    async with AsyncExitStack() as opened:
+        gw = await build_gateway(rt)
+        opened.push_async_callback(gw.close)
+        rt.start_side_task(gw.keyring.watch(rt.pool), "key-watcher")
+        runner = web.AppRunner(create_app(gw), access_log=None, shutdown_timeout=10)
+        await runner.setup()
+        opened.push_async_callback(runner.cleanup)  # stops accepting, lets requests in flight finish
+        # Only workers share the port: a lone gateway still fails when the port is taken.
+        site = web.TCPSite(runner, rt.settings.http_host, rt.settings.http_port,
+                           reuse_port=rt.settings.http_workers > 1, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
@@ -74,24 +78,19 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
                                f"{exc.strerror or exc}") from None
         await start_watchers(rt)
         await rt.serve_management(lambda app: add_management_routes(app, gw))
-    except RuntimeError:
-        await runner.cleanup()
-        await gw.close()
-        raise
-    short = descriptors_short_by(rt.settings.long_poll_max_held)
-    if short:
-        log.warning("file_descriptor_limit_low", long_poll_max_held=rt.settings.long_poll_max_held,
-                    missing=short, advice="raise ulimit -n (RLIMIT_NOFILE) or lower CIBA_LONG_POLL_MAX_HELD")
-    log.info("service_ready", issuer=rt.settings.issuer,
-             listen=f"{rt.settings.http_host}:{rt.settings.http_port}",
-             tls="off" if ssl_context is None else "client certificates" if rt.settings.http_tls_client_ca else "on")
-    await stop.wait()
-    log.info("service_stopping")
-    gw.stopping = True
-    # Held long polls answer now (each re-reads its request) instead of being cut off.
-    gw.waiters.release_all()
-    await runner.cleanup()  # stops accepting, lets requests in flight finish
-    await gw.close()
+        short = descriptors_short_by(rt.settings.long_poll_max_held)
+        if short:
+            log.warning("file_descriptor_limit_low", long_poll_max_held=rt.settings.long_poll_max_held,
+                        missing=short, advice="raise ulimit -n (RLIMIT_NOFILE) or lower CIBA_LONG_POLL_MAX_HELD")
+        log.info("service_ready", issuer=rt.settings.issuer,
+                 listen=f"{rt.settings.http_host}:{rt.settings.http_port}",
+                 tls="off" if ssl_context is None else "client certificates" if rt.settings.http_tls_client_ca
+                 else "on")
+        await stop.wait()
+        log.info("service_stopping")
+        gw.stopping = True
+        # Held long polls answer now (each re-reads its request) instead of being cut off.
+        gw.waiters.release_all()
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ log = get_logger("ciba.request_processor")
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
     bus = await connect_bus(rt)
-    rt.readiness.add("rabbitmq", bus.ready)
-    await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange, bus.queue_type)
-    relay = OutboxRelay(rt.pool, bus, rt.secrets, rt.clock)
-    relay.attach(rt.listener)
-    await start_watchers(rt)
-    try:
+    try:  # the connection is closed however the start fails
+        rt.readiness.add("rabbitmq", bus.ready)
+        await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange, bus.queue_type)
+        relay = OutboxRelay(rt.pool, bus, rt.secrets, rt.clock)
+        relay.attach(rt.listener)
+        await start_watchers(rt)
         # Supervised: a loop that dies fails readiness and then the process (exit 1).
         loops = [
             rt.start_side_task(relay.run(stop), "outbox-relay"),
