@@ -17,34 +17,35 @@ from typing import Any
 from shared.bus.consumer import GiveUp
 from shared.domain import lifecycle
 from shared.domain.token_issuance import Minter, issue_for_request
+from shared.errors import AccessDenied, ExpiredToken, ProtocolError, TransactionFailed
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired, AuthRequestFailed
 from shared.repositories import auth_requests
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.runtime import Runtime
 
-PUSH_ERRORS = {
-    "denied": ("access_denied", "the user denied the request"),
-    "expired": ("expired_token", "the request expired before the user decided"),
-    "failed": ("transaction_failed", ""),  # the description: lifecycle.failure_for_client
-}
-
 
 def ping(auth_req_id: str) -> dict[str, Any]:
     return {"auth_req_id": auth_req_id}
 
 
+def _outcome(event: AnyEvent) -> ProtocolError:
+    """The error the client is told, from the error catalogue: the same classes, codes and
+    descriptions as a poll of /token gets (services.gateway.grants.ciba)."""
+    match event:
+        case AuthRequestDecided(decision="denied"):
+            return AccessDenied("the user denied the request")
+        case AuthRequestExpired():
+            return ExpiredToken("the request expired before the user decided")
+        case AuthRequestFailed():
+            return TransactionFailed(lifecycle.failure_for_client(event.reason))
+        case _:
+            raise ValueError(f"no push error for {type(event).__name__}")
+
+
 def push_error(event: AnyEvent, auth_req_id: str) -> dict[str, Any]:
-    if isinstance(event, AuthRequestDecided):
-        outcome = event.decision
-    elif isinstance(event, AuthRequestExpired):
-        outcome = "expired"
-    else:
-        outcome = "failed"
-    error, description = PUSH_ERRORS[outcome]
-    if isinstance(event, AuthRequestFailed):
-        description = lifecycle.failure_for_client(event.reason)
-    return {"error": error, "error_description": description, "auth_req_id": auth_req_id}
+    """CIBA 10.3.2: the error body, with ``error_description`` always present."""
+    return {"error_description": "", **_outcome(event).body(), "auth_req_id": auth_req_id}
 
 
 async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client: Client,
