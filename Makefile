@@ -5,6 +5,7 @@
 #   make status  which services run
 #   make logs    follow the services' logs
 #   make test    run the tests (PYTEST_ARGS='-k poll -x' to pass arguments to pytest)
+#   make test-unit  the unit tier alone: the protocol's rules and pure logic, no Postgres or RabbitMQ, seconds
 #   make test-containers  the integration tier against Postgres and RabbitMQ from testcontainers (Docker, or Podman)
 #   make test-compose     the README walk-through against docker-compose.yml in containers (CIBA_ENGINE chooses)
 #   make chaos   the fault campaign: real faults under load, about 7 minutes (CI runs it too)
@@ -29,7 +30,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 
 export VENV RUN_DIR
 
-.PHONY: help venv up down status test test-containers test-compose chaos bench lint logs
+.PHONY: help venv up down status test test-unit test-containers test-compose chaos bench lint logs
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -58,6 +59,9 @@ status:
 
 test: venv
 	'$(VENV)/bin/pytest' -q --ignore=tests/chaos --ignore=tests/compose $(PYTEST_ARGS)
+
+test-unit: venv
+	'$(VENV)/bin/pytest' -q tests/unit $(PYTEST_ARGS)
 
 test-containers: venv
 	deploy/test-containers.sh $(PYTEST_ARGS)

@@ -82,27 +82,39 @@ async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime, app
     return await auth_requests.get(gw.rt.pool, request.id) or current
 
 
+def check_exchangeable(request: AuthRequest, now: datetime, *, too_fast: bool, interval: int | None,
+                       grant_extra_sec: int) -> None:
+    """The CIBA grant's answers in their order (CIBA Core 11): raise the error a poll gets, or
+    return when the request's tokens may be issued now. Pure: tests/unit/test_protocol_rules.py
+    walks its table."""
+    match request.status:
+        case "expired":
+            raise ExpiredToken("the auth_req_id has expired")
+        case "pending" if request.expires_at <= now:
+            raise ExpiredToken("the auth_req_id has expired")
+        case "pending" if too_fast:
+            metrics.RATE_LIMITED.labels("token_poll_interval").inc()
+            raise SlowDown(f"poll at most every {interval} seconds")
+        case "pending":
+            raise AuthorizationPending("the user has not yet decided")
+        case "denied":
+            raise AccessDenied("the user denied the request")
+        case "failed":
+            raise TransactionFailed(lifecycle.failure_for_client(request.failure_reason))
+        case "tokens_issued":
+            raise InvalidGrant("tokens were already issued for this auth_req_id")
+        case "approved":
+            if now > request.expires_at + timedelta(seconds=grant_extra_sec):
+                raise ExpiredToken("the grant has expired")
+        case other:
+            raise AssertionError(f"unknown request status {other!r}")
+
+
 async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, binding: Binding, *,
                   too_fast: bool, interval: int | None) -> dict[str, Any]:
     rt = gw.rt
-    status = request.status
-    if status == "expired" or (status == "pending" and request.expires_at <= now):
-        raise ExpiredToken("the auth_req_id has expired")
-    if status == "pending":
-        if too_fast:
-            metrics.RATE_LIMITED.labels("token_poll_interval").inc()
-            raise SlowDown(f"poll at most every {interval} seconds")
-        raise AuthorizationPending("the user has not yet decided")
-    if status == "denied":
-        raise AccessDenied("the user denied the request")
-    if status == "failed":
-        raise TransactionFailed(lifecycle.failure_for_client(request.failure_reason))
-    if status == "tokens_issued":
-        raise InvalidGrant("tokens were already issued for this auth_req_id")
-    grant_deadline = request.expires_at + timedelta(seconds=rt.config.cibaGrantLifeExtraTimeSec)
-    if now > grant_deadline:
-        raise ExpiredToken("the grant has expired")
-
+    check_exchangeable(request, now, too_fast=too_fast, interval=interval,
+                       grant_extra_sec=rt.config.cibaGrantLifeExtraTimeSec)
     token_set = await issue_for_request(rt.pool, gw.minter, request, client, config=rt.config,
                                         now=now, service=rt.service, binding=binding)
     if token_set is None:
