@@ -46,9 +46,11 @@ class CommandError(Exception):
 
 
 # How long a command keeps trying to open its connection: a connect that times out or is
-# refused once (a container's DNS answering late, a Postgres restarting) is tried again, so a
-# script does not fail on a blip; a database that stays away fails the command in one line.
-CONNECT_PATIENCE_SEC = 10.0
+# refused (a container's DNS answering late, a Postgres restarting) is tried again, so a script
+# does not fail on a blip; a database that stays away fails the command in one line. 30 s: under
+# Podman, a container joining the network right before (the Compose walk-through's webhook
+# receiver) kept the network's DNS from answering for longer than 10 s, twice in CI.
+CONNECT_PATIENCE_SEC = 30.0
 
 
 @asynccontextmanager

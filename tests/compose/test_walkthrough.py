@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +95,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
             "-p", f"127.0.0.1:{webhook_port}:8000",
             "-v", f"{ROOT / 'tests/compose/webhook_receiver.py'}:/receiver.py:ro",
             _product_image(engine), "python", "/receiver.py")
+        _wait_for_receiver(webhook_port)
         yield stack
     finally:
         subprocess.run([engine, "rm", "-f", receiver], capture_output=True, timeout=60)
@@ -102,6 +105,19 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
                 if name.startswith(f"{PROJECT}_")]
     assert not [name for name in stack.engine_cli("volume", "ls", "--format", "{{.Name}}").split()
                 if name.startswith(f"{PROJECT}_")]
+
+
+def _wait_for_receiver(port: int, timeout: float = 60) -> None:
+    """The receiver answering: the walk-through starts once the container that joined the
+    network is up, not while the engine is still wiring it in."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/received", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the webhook receiver did not answer on 127.0.0.1:{port} within {timeout:g} s")
 
 
 async def _notifications(stack: ComposeStack, username: str, timeout: float = 30) -> dict:
