@@ -10,6 +10,10 @@ an IPv4 address (NAT64, 6to4, IPv4-mapped, -translated, -compatible) is judged b
 address; Teredo and the NAT64 local-use prefix, whose IPv4 address cannot be read back, count
 as private. aiohttp does not resolve IP literals, so the session's middleware checks those
 before any connection: every request through ``create_session`` is guarded, whoever makes it.
+
+The notification plugins, which reach providers the operator chose (APNs, FCM, SMTP), share
+with it how a server's certificate is verified (``tls_context``, ``certificate_refused``) and
+how a time is written in what is sent (``rfc3339``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -146,12 +151,35 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """The system's trust store, plus the operator's extra CA bundle when given."""
-    context = ssl.create_default_context()
-    if ca_bundle:
-        context.load_verify_locations(cafile=ca_bundle)
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """How an outbound connection verifies its server (``create_session``'s, the APNs and SMTP
+    plugins'): against the system's trust store, plus the operator's extra CA file when given.
+    Verification is always on. A ``ca_file`` that cannot be read as PEM certificates raises
+    OSError (ssl.SSLError is one); each caller says which of its settings named the file."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
     return context
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a connection failed because the server's certificate did not verify; client
+    libraries wrap the ssl error a few causes deep."""
+    seen: BaseException | None = exc
+    for _ in range(16):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC with a ``Z`` (``2030-01-02T03:04:05Z``); a naive one is read as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def create_session(*, ca_bundle: str | None, policy: Callable[[], AddressPolicy],
@@ -165,7 +193,7 @@ def create_session(*, ca_bundle: str | None, policy: Callable[[], AddressPolicy]
             raise DestinationRefusedError(f"{request.url.host} is an address that is not allowed")
         return await handler(request)
 
-    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=ssl_context(ca_bundle),
+    connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), ssl=tls_context(ca_bundle),
                                      limit=200, limit_per_host=20)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                  headers={"User-Agent": user_agent},

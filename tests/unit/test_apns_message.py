@@ -14,13 +14,13 @@ from services.notifier.plugins.apns import (
     DEFAULT_TIMEOUT_SEC,
     ApnsConfigError,
     ApnsError,
-    DeviceOutcome,
     headers_for,
     payload_for,
     settings_from,
     sign_provider_token,
     summarise,
 )
+from services.notifier.plugins.push import DeviceOutcome
 from tests.support.fake_apns import generate_apns_key
 
 KEY = generate_apns_key("TEAM123456", "KEY1234567")
@@ -78,6 +78,37 @@ def test_unusable_settings_are_refused(change):
         settings_from(config(**change))
 
     assert str(refused.value).startswith("apns.")
+
+
+APPLE_ID = "must be the 10-character identifier from Apple's developer account"
+HOST_NAME = "apns.host must be a host name, optionally with :port"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"team_id": "TEAM12345"}, f"apns.team_id {APPLE_ID}"),
+    ({"key_id": None}, f"apns.key_id {APPLE_ID}"),
+    ({"private_key": "not a key"}, "apns.private_key is missing or not a PEM private key (the .p8 file)"),
+    ({"topic": "com.example app"}, "apns.topic must be the app's bundle ID"),
+    ({"environment": "prod"}, 'apns.environment must be "production" or "sandbox"'),
+    ({"host": "api.push.apple.com/x"}, HOST_NAME),
+    ({"host": 5}, HOST_NAME),
+    ({"host": "[::1"}, HOST_NAME),
+    ({"host": "api.push.apple.com:99999"}, "apns.host has an invalid port"),
+    ({"ca_file": 3}, "apns.ca_file must be a path"),
+    ({"timeout": "soon"}, "apns.timeout must be a number of seconds"),
+    ({"timeout": True}, "apns.timeout must be a number of seconds"),
+    ({"timeout": 0}, "apns.timeout must be positive"),
+    ({"topic": "", "timeout": 0, "key_id": "short"}, f"apns.key_id {APPLE_ID}"),  # the first in order
+])
+def test_the_operator_is_told_which_setting_is_wrong(change, message):
+    with pytest.raises(ApnsConfigError) as refused:
+        settings_from(config(**change))
+
+    assert str(refused.value) == message
+
+
+def test_a_host_of_its_own_leaves_the_environment_unread():
+    assert settings_from(config(environment="staging", host="apns.internal.example")).host == "apns.internal.example"
 
 
 # -- the provider token ----------------------------------------------------------------------

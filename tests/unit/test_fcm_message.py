@@ -3,6 +3,7 @@ error answers and how per-device outcomes add up to one result."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,14 +14,14 @@ from services.notifier.plugins.fcm import (
     DEFAULT_API_BASE,
     DEFAULT_TOKEN_URI,
     SCOPE,
-    DeviceOutcome,
     FcmConfigError,
     FcmError,
-    rfc3339,
     settings_from,
     sign_assertion,
     summarise,
 )
+from services.notifier.plugins.push import DeviceOutcome
+from shared.outbound import rfc3339
 from tests.support.fake_fcm import generate_service_account, scripted
 
 TOKEN_URI = "https://oauth2.example.com/token"
@@ -63,6 +64,36 @@ def test_unusable_settings_are_refused(account_and_key, change):
     account, _ = account_and_key
     with pytest.raises(FcmConfigError):
         settings_from({"service_account": account, **change})
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"service_account": None}, "fcm.service_account is not configured"),
+    ({"service_account": "[1]"}, "fcm.service_account is not configured"),
+    ({"service_account": "{not json"}, "fcm.service_account is not JSON"),
+    ({"service_account": {"private_key": "x"}}, "fcm.service_account.client_email is missing"),
+    ({"service_account": {"client_email": "a@b", "private_key": "x"}},
+     "fcm.service_account.private_key is missing or not a PEM private key"),
+    ({"project_id": "a/b"}, "fcm.project_id (or service_account.project_id) is missing"),
+    ({"token_uri": "ftp://x"}, "fcm.token_uri must be an http(s) URL"),
+    ({"api_base": 7}, "fcm.api_base must be an http(s) URL"),
+    ({"timeout": None}, "fcm.timeout must be a number of seconds"),
+    ({"timeout": -1}, "fcm.timeout must be positive"),
+    ({"timeout": 0, "api_base": "ftp://x"}, "fcm.api_base must be an http(s) URL"),  # the first in order
+])
+def test_the_operator_is_told_which_setting_is_wrong(account_and_key, change, message):
+    account, _ = account_and_key
+    with pytest.raises(FcmConfigError) as refused:
+        settings_from({"service_account": account, **change})
+
+    assert str(refused.value) == message
+
+
+def test_the_service_account_may_be_its_json_text_and_supplies_what_the_section_leaves_out(account_and_key):
+    account, _ = account_and_key
+    settings = settings_from({"service_account": json.dumps(account), "project_id": "", "token_uri": None})
+
+    assert (settings.project_id, settings.token_uri) == ("acct-project", TOKEN_URI)
+    assert account["private_key"] not in repr(settings)
 
 
 def test_the_assertion_is_an_rs256_jwt_for_the_firebase_messaging_scope(account_and_key):

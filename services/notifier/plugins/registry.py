@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from services.notifier.plugins.apns import ApnsNotifier
@@ -14,8 +15,8 @@ from services.notifier.plugins.webhook import WebhookNotifier
 from shared.logging import get_logger
 
 ENTRY_POINT_GROUP = "ciba.notifiers"
-BUILT_IN: dict[str, type] = {"log": LogNotifier, "webhook": WebhookNotifier, "fcm": FcmNotifier,
-                             "email": EmailNotifier, "apns": ApnsNotifier}
+BUILT_IN: dict[str, Callable[[], Notifier]] = {"log": LogNotifier, "webhook": WebhookNotifier, "fcm": FcmNotifier,
+                                               "email": EmailNotifier, "apns": ApnsNotifier}
 
 log = get_logger("ciba.notification")
 
@@ -41,5 +42,6 @@ class NotifierRegistry:
             if entry.name == name:
                 plugin = entry.load()
                 log.info("notifier_plugin_loaded", notifier=name, source=entry.value)
-                return plugin() if isinstance(plugin, type) else plugin
+                loaded: Notifier = plugin() if isinstance(plugin, type) else plugin
+                return loaded
         raise UnknownNotifier(f"no notification plugin named {name!r}")
