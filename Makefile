@@ -10,7 +10,7 @@
 #   make test-compose     the README walk-through against docker-compose.yml in containers (CIBA_ENGINE chooses)
 #   make chaos   the fault campaign: real faults under load, about 7 minutes (CI runs it too)
 #   make bench   the performance figures, against the stack `make up` started (bench/README.md)
-#   make lint    ruff, and hadolint on the Dockerfile and Containerfiles
+#   make lint    ruff, mypy --strict on shared/ and services/, and hadolint on the Dockerfile and Containerfiles
 #   make venv    create .venv and install the project with its test extras, the example plugin and clients/python
 #
 # `make up` (deploy/compose.sh) runs docker-compose.yml with Docker when `docker info` answers,
@@ -77,6 +77,7 @@ bench: venv
 
 lint: venv
 	'$(VENV)/bin/ruff' check .
+	'$(VENV)/bin/mypy'
 	'$(VENV)/bin/hadolint' deploy/Dockerfile deploy/images/*/Containerfile
 
 logs:

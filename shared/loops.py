@@ -30,10 +30,11 @@ async def retry_until(attempt: Callable[[], Awaitable[T]], *, timeout: float,
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = first_delay
+    retryable: tuple[type[BaseException], ...] = (NotYet, *retry_on)
     while True:
         try:
             return await attempt()
-        except (NotYet, *retry_on) as exc:
+        except retryable as exc:
             reason = str(exc)[:200] or type(exc).__name__
         if loop.time() + delay > deadline:
             raise GaveUp(reason)

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from importlib import metadata
 from typing import Any
@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Awaitable[Any]]] = {
+COMMANDS: dict[tuple[str, str], Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, Any]]] = {
     ("db", "upgrade"): commands.db_upgrade,
     ("db", "status"): commands.db_status,
     ("feature", "enable"): commands.feature_enable,
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     # Logs go to stderr so stdout stays one JSON document.
     configure_logging("admin", settings.log_format, "warning", stream=sys.stderr)
     try:
-        result = asyncio.run(COMMANDS[(args.group, args.action)](settings, args))
+        result: Any = asyncio.run(COMMANDS[(args.group, args.action)](settings, args))
     except (commands.CommandError, migrate.SchemaTooNew) as exc:
         _fail(str(exc))
     except asyncpg.UndefinedTableError:

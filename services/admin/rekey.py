@@ -137,6 +137,7 @@ async def rekey(conn: asyncpg.Connection, secrets: Secrets, *, now: datetime,
         """SELECT count(*) AS tokens, max(expires_at) AS until FROM tokens
             WHERE kind = 'refresh' AND revoked_at IS NULL AND used_at IS NULL
               AND (expires_at IS NULL OR expires_at > $1) AND issued_at < $1""", now)
+    assert waiting is not None  # an aggregate without GROUP BY: always one row
     hashed_only = await conn.fetchval(
         "SELECT count(*) FROM clients WHERE client_secret_hash IS NOT NULL AND client_secret_enc IS NULL")
     return {

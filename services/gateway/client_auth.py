@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -198,7 +199,7 @@ def allowed_algs(client: Client, candidates: tuple[str, ...]) -> list[str]:
     return [registered] if registered in candidates else list(candidates)
 
 
-async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict:
+async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict[str, Any]:
     if client.token_endpoint_auth_method == "client_secret_jwt":
         if client.client_secret_enc is None:
             raise jwt_checks.JwtRejected("the client has no secret to verify with")
@@ -209,7 +210,7 @@ async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict
     return await verify_with_client_keys(gw, client, assertion, algorithms)
 
 
-async def verify_with_client_keys(gw: Gateway, client: Client, token: str, algorithms: list[str]) -> dict:
+async def verify_with_client_keys(gw: Gateway, client: Client, token: str, algorithms: list[str]) -> dict[str, Any]:
     """Verify with the client's registered keys, refetching its jwks_uri once on an unknown kid."""
     try:
         keys = await gw.client_keys.keys(client)

@@ -182,7 +182,7 @@ def _import_public(jwk: Any) -> ECKey | RSAKey:
         if not isinstance(modulus, str) or len(_b64decode(modulus).lstrip(b"\0")) * 8 < MIN_RSA_BITS:
             raise ValueError(f"the RSA key must have at least {MIN_RSA_BITS} bits")
     try:
-        key = (ECKey if kty == "EC" else RSAKey).import_key(jwk)  # type: ignore[arg-type]
+        key = (ECKey if kty == "EC" else RSAKey).import_key(jwk)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"the jwk header is not a usable key ({type(exc).__name__})") from None
     if key.is_private:

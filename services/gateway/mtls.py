@@ -182,10 +182,11 @@ def _check_pki(client: Client, presented: ClientCertificate) -> None:
 
 
 def _public_key_der(key: Any) -> bytes | None:
-    public = getattr(key, "public_key", None)
+    public: Any = getattr(key, "public_key", None)
     if not hasattr(public, "public_bytes"):
         return None  # a symmetric key
-    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return der
 
 
 async def _check_registered_key(gw: Gateway, client: Client, presented: ClientCertificate) -> None:

@@ -14,6 +14,7 @@ typed as a client assertion is refused here, so neither can be replayed as the o
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, verify_with_client_keys
 from services.gateway.context import Gateway
@@ -58,7 +59,7 @@ async def read_parameters(gw: Gateway, client: Client, form: Form) -> Form:
     return Form.from_claims(claims, AUTH_REQUEST_PARAMETERS)
 
 
-async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict:
+async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict[str, Any]:
     if str(jwt_checks.peek(token).header.get("typ", "")).lower() == ASSERTION_TYP:
         raise jwt_checks.JwtRejected("a client assertion is not a signed authentication request")
     algorithms = allowed_algorithms(gw, client)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -110,7 +111,8 @@ class NotifyUser:
     async def _notify(self, request: queries.InHand, ref: str, config: dict[str, Any],
                       delivery: Delivery) -> None:
         rt = self.rt
-        base = dict(
+        context = partial(
+            NotificationContext,
             notification_id=str(request.request_id),
             authorization_url=authorization_url(rt.settings.issuer, ref),
             binding_message=request.binding_message,
@@ -129,8 +131,8 @@ class NotifyUser:
         )
         failures: list[NotificationResult] = []
         for name in notifier_names(config):
-            result = await self._try(name, NotificationContext(
-                **base, config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
+            result = await self._try(name, context(
+                config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
             await self._forget_devices(request.sub, result)
             metrics.NOTIFICATION_ATTEMPTS.labels(name, "sent" if result.ok else "failed").inc()
             if result.ok:

@@ -18,6 +18,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
+
 
 @dataclass(frozen=True)
 class DeviceRow:
@@ -54,7 +56,7 @@ class InHand:
     ui_locales: str | None
 
 
-async def take_in_hand(conn: asyncpg.Connection | asyncpg.Pool, claims: list[Claim], *, consumer: str,
+async def take_in_hand(conn: Connection | asyncpg.Pool, claims: list[Claim], *, consumer: str,
                        now: datetime, hold: timedelta) -> list[InHand | None]:
     """For each claim: take the right to notify the user of its request for ``hold`` on behalf
     of its message and store its device link, if the message is new, the request pending and
@@ -101,7 +103,7 @@ def _in_hand(row: asyncpg.Record) -> InHand:
     return InHand(**fields)
 
 
-async def why_not(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
+async def why_not(conn: Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
                   request_id: UUID) -> str:
     """Why ``take_in_hand`` found nothing to do (for the log; the rare path)."""
     row = await conn.fetchrow(
@@ -133,7 +135,7 @@ class Sent:
     at: datetime
 
 
-async def record_sent(conn: asyncpg.Connection | asyncpg.Pool, sent: list[Sent], *, consumer: str) -> list[bool]:
+async def record_sent(conn: Connection | asyncpg.Pool, sent: list[Sent], *, consumer: str) -> list[bool]:
     """For each: the message recorded as processed and the notification as sent, in one
     statement for all; False where another delivery of the message recorded it first (or an
     earlier entry of this batch did: a message is recorded once)."""

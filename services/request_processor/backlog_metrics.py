@@ -26,6 +26,7 @@ INTERVAL_SEC = 5.0
 async def sample_outbox(pool: asyncpg.Pool) -> None:
     row = await pool.fetchrow(
         "SELECT count(*) AS backlog, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest FROM outbox")
+    assert row is not None  # an aggregate without GROUP BY: always one row
     metrics.OUTBOX_BACKLOG.set(row["backlog"])
     metrics.OUTBOX_OLDEST_AGE.set(max(0.0, float(row["oldest"])))
 

@@ -28,6 +28,7 @@ from shared.bus.connection import Bus
 from shared.bus.consumer import AUTH_REQ_HEADER
 from shared.clock import Clock
 from shared.crypto import DecryptionError, Secrets
+from shared.db import Connection
 from shared.db.listener import PgListener
 from shared.logging import auth_req_fingerprint, get_logger
 from shared.loops import wait_or_stop
@@ -117,7 +118,7 @@ class OutboxRelay:
             log.debug("outbox_relayed", count=len(outcomes))
         return len(outcomes)
 
-    async def _settle(self, conn: asyncpg.Connection,
+    async def _settle(self, conn: Connection,
                       outcomes: list[tuple[OutboxRow, BaseException | None]]) -> int:
         """After a batch with failures was rolled back: delete what the broker confirmed, count
         a refusal against each refused row, and raise if the broker could not be reached."""
@@ -145,10 +146,12 @@ class OutboxRelay:
         return [(row, no_confirm if task in pending else task.exception())
                 for row, task in zip(rows, tasks, strict=True)]
 
-    async def _refused(self, conn: asyncpg.Connection, row: OutboxRow, error: DeliveryError) -> None:
+    async def _refused(self, conn: Connection, row: OutboxRow, error: DeliveryError) -> None:
         reason = f"{type(error).__name__}: {error}"
         refusal = await outbox.record_failure(conn, row.id, reason, now=self._clock.now(), park_after=PARK_AFTER,
                                               max_backoff=MAX_ROW_BACKOFF_SEC)
+        if refusal is None:  # another relay took the row after the rollback: nothing to count
+            return
         self.counts.refused += 1
         fields = {"event_type": row.routing_key, "message_id": str(row.message_id), "attempts": refusal.attempts,
                   "error": reason[:300]}

@@ -27,7 +27,8 @@ log = get_logger("ciba.vacuum")
 
 
 async def autovacuum_on(pool: asyncpg.Pool) -> bool:
-    return await pool.fetchval("SELECT current_setting('autovacuum') = 'on'")
+    on: bool = await pool.fetchval("SELECT current_setting('autovacuum') = 'on'")
+    return on
 
 
 async def vacuum_once(pool: asyncpg.Pool) -> list[str]:

@@ -52,7 +52,7 @@ async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client:
                       auth_req_id: str) -> dict[str, Any]:
     """The push token payload: the kept one on a retry, else mint and keep it atomically."""
     if request.push_payload_enc:
-        return json.loads(rt.secrets.decrypt(request.push_payload_enc))
+        return _kept(rt, request.push_payload_enc)
     token_set = await issue_for_request(rt.pool, minter, request, client, config=rt.config, now=rt.clock.now(),
                                         service=rt.service, push_auth_req_id=auth_req_id)
     if token_set is not None:
@@ -60,4 +60,9 @@ async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client:
     current = await auth_requests.get(rt.pool, request.id)  # another delivery minted them first
     if current is None or current.push_payload_enc is None:
         raise GiveUp("tokens were already issued and are no longer held for delivery")
-    return json.loads(rt.secrets.decrypt(current.push_payload_enc))
+    return _kept(rt, current.push_payload_enc)
+
+
+def _kept(rt: Runtime, payload_enc: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(rt.secrets.decrypt(payload_enc))
+    return payload

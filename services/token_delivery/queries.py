@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
 from shared.repositories import auth_requests, clients
 from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
@@ -25,7 +26,7 @@ class Callback:
     client: Client
 
 
-async def load(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
+async def load(conn: Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
                request_id: UUID) -> Callback | None:
     """The request and its client, unless the event was processed already or either is gone."""
     row = await conn.fetchrow(
@@ -40,7 +41,7 @@ async def load(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, messag
     return Callback(auth_requests.from_record(row), clients.from_record(row, "client_"))
 
 
-async def record_delivered(conn: asyncpg.Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
+async def record_delivered(conn: Connection | asyncpg.Pool, *, consumer: str, message_id: UUID,
                            request_id: UUID, attempt: int, mode: str, status_code: int | None, detail: str,
                            at: datetime) -> bool:
     """The event processed, the attempt recorded, the request's callback done (its kept push

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from shared import metrics, tracing
 from shared.bus.connection import Bus
 from shared.bus.topology import ServiceQueues, backoff_delay, declare_service_queues, retry_tier
+from shared.db import Connection
 from shared.db.errors import database_unavailable
 from shared.events import AnyEvent, parse_event
 from shared.logging import bind_request, get_logger
@@ -81,7 +82,7 @@ class Delivery:
         return self.attempt >= self.max_attempts
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await processed_events.mark(conn, self.consumer, self.event.message_id):
                 raise AlreadyProcessed

@@ -68,7 +68,7 @@ class ServiceQueues:
 def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = MAX_RETRY_DELAY_SEC) -> float:
     """Delay before attempt ``attempt + 1``: base doubling per attempt, plus up to 25 % jitter,
     never above ``cap``."""
-    exponential = base * (2 ** max(attempt - 1, 0))
+    exponential: float = base * (2 ** max(attempt - 1, 0))
     return min(cap, exponential * random.uniform(1.0, 1.25))
 
 

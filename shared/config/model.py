@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 DeliveryMode = Literal["poll", "ping", "push"]
 SigningAlg = Literal["RS256", "PS256", "ES256"]
+DEFAULT_DELIVERY_MODES: tuple[DeliveryMode, ...] = ("poll", "ping", "push")
+DEFAULT_REQUEST_SIGNING_ALGS: tuple[SigningAlg, ...] = ("PS256", "ES256", "RS256")
 # An RFC 9396 authorization details type: a name or a URI, printable, without spaces.
 AuthorizationDetailsType = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
 KNOWN_FEATURE_FLAGS = ("ciba",)
@@ -41,10 +43,10 @@ class ServerConfig(BaseModel):
     backchannelRedirectUri: str | None = None
 
     backchannelTokenDeliveryModesSupported: list[DeliveryMode] = Field(
-        default_factory=lambda: ["poll", "ping", "push"], min_length=1
+        default_factory=lambda: list(DEFAULT_DELIVERY_MODES), min_length=1
     )
     backchannelAuthenticationRequestSigningAlgValuesSupported: list[SigningAlg] = Field(
-        default_factory=lambda: ["PS256", "ES256", "RS256"]
+        default_factory=lambda: list(DEFAULT_REQUEST_SIGNING_ALGS)
     )
     backchannelUserCodeParameterSupported: bool = False
     backchannelBindingMessagePattern: str = r"^[\w .,:;!?#+/()'-]{1,64}$"

@@ -15,6 +15,7 @@ import asyncpg
 from shared.config.model import PROPERTY_NAMES, ConfigError, ServerConfig, build_config
 from shared.config.sealed import mask, seal, unseal
 from shared.crypto import DecryptionError, Secrets
+from shared.db import Connection
 from shared.repositories import config as config_repo
 
 
@@ -22,7 +23,7 @@ class UnknownProperty(ConfigError):
     pass
 
 
-async def load(conn: asyncpg.Connection | asyncpg.Pool, env: str, secrets: Secrets) -> ServerConfig:
+async def load(conn: Connection | asyncpg.Pool, env: str, secrets: Secrets) -> ServerConfig:
     """The effective configuration with secrets unsealed, as the services use it."""
     try:
         stored = unseal(await config_repo.load_stored(conn), secrets)
@@ -31,9 +32,10 @@ async def load(conn: asyncpg.Connection | asyncpg.Pool, env: str, secrets: Secre
     return build_config(stored, env)
 
 
-async def masked(conn: asyncpg.Connection | asyncpg.Pool, env: str, secrets: Secrets) -> dict[str, Any]:
+async def masked(conn: Connection | asyncpg.Pool, env: str, secrets: Secrets) -> dict[str, Any]:
     """The effective configuration for people: every secret masked."""
-    return mask((await load(conn, env, secrets)).model_dump())
+    masked_config: dict[str, Any] = mask((await load(conn, env, secrets)).model_dump())
+    return masked_config
 
 
 def _check_name(key: str) -> None:
@@ -41,7 +43,7 @@ def _check_name(key: str) -> None:
         raise UnknownProperty(f"{key}: unknown server property")
 
 
-async def set_property(conn: asyncpg.Connection, env: str, secrets: Secrets, key: str, value: Any) -> Any:
+async def set_property(conn: Connection, env: str, secrets: Secrets, key: str, value: Any) -> Any:
     """Validate, store (sealed) and announce; returns the stored value, masked."""
     _check_name(key)
     stored = unseal(await config_repo.load_stored(conn), secrets)
@@ -56,7 +58,7 @@ async def set_property(conn: asyncpg.Connection, env: str, secrets: Secrets, key
     return mask(normalised)
 
 
-async def unset_property(conn: asyncpg.Connection, env: str, secrets: Secrets, key: str) -> Any:
+async def unset_property(conn: Connection, env: str, secrets: Secrets, key: str) -> Any:
     """Back to the default; returns the value now in effect, masked."""
     _check_name(key)
     async with conn.transaction():

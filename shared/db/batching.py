@@ -11,7 +11,7 @@ fails every caller of the batch gets the error (as each would have alone).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -19,7 +19,8 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, run_many: Callable[[list[T]], Awaitable[list[R]]], *, max_size: int = 200) -> None:
+    def __init__(self, run_many: Callable[[list[T]], Awaitable[Sequence[R | BaseException]]], *,
+                 max_size: int = 200) -> None:
         """``run_many`` gets the items of one batch and returns one result per item, in order;
         a result that is an exception is raised to that item's caller alone."""
         self._run_many = run_many

@@ -33,10 +33,11 @@ class PgListener:
     def on_reconnect(self, callback: Callable[[], Awaitable[None] | None]) -> None:
         self._on_reconnect.append(callback)
 
-    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        text = str(payload)  # a NOTIFY payload is text (asyncpg's stubs type it object)
         for callback in self._callbacks.get(channel, ()):
             try:
-                callback(payload)
+                callback(text)
             except Exception:
                 log.exception("notify_callback_failed", channel=channel)
 

@@ -47,7 +47,8 @@ async def current_version(conn: asyncpg.Connection) -> int:
     """The newest migration applied to the database; 0 before the first."""
     if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NULL"):
         return 0
-    return await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    version: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    return version
 
 
 class SchemaTooNew(RuntimeError):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from shared.db import Connection
 from shared.repositories import throttle
 
 WINDOW = timedelta(minutes=15)
@@ -21,16 +22,16 @@ class AttemptLimit:
     def key(self, subject: str) -> str:
         return f"{self.purpose}:{subject.lower()}"
 
-    async def allow(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str, now: datetime) -> bool:
+    async def allow(self, conn: Connection | asyncpg.Pool, subject: str, now: datetime) -> bool:
         """Count this attempt; False, without counting it, once the subject used up its
         attempts in the window."""
         return await throttle.count_attempt(conn, self.key(subject), now, self.window, self.max_attempts)
 
-    async def succeeded(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
+    async def succeeded(self, conn: Connection | asyncpg.Pool, subject: str) -> None:
         """Forget the subject's failures (a username that signed in)."""
         await throttle.clear(conn, self.key(subject))
 
-    async def release(self, conn: asyncpg.Connection | asyncpg.Pool, subject: str) -> None:
+    async def release(self, conn: Connection | asyncpg.Pool, subject: str) -> None:
         """Un-count one attempt that succeeded, keeping the failures (a source address, where
         one good sign-in must not wipe an attacker's record)."""
         await throttle.release_attempt(conn, self.key(subject))

@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -182,7 +183,7 @@ def identity_matches(certificate: x509.Certificate, field: str, expected: str) -
     return False
 
 
-def registered_identity(metadata: dict) -> tuple[str, str] | None:
+def registered_identity(metadata: dict[str, Any]) -> tuple[str, str] | None:
     """The one (field, value) of RFC 8705 2.1.2 a tls_client_auth client registered."""
     given = [(field, metadata[field]) for field in IDENTITY_FIELDS if isinstance(metadata.get(field), str)]
     return given[0] if len(given) == 1 else None

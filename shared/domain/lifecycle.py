@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from shared import metrics, tracing
+from shared.db import Connection
 from shared.events import (
     AuthRequestCreated,
     AuthRequestDecided,
@@ -74,7 +75,7 @@ async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
     return outcomes
 
 
-async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str,
+async def create(conn: Connection, request: AuthRequest, *, service: str,
                  max_pending_per_user: int = 0) -> None:
     """Store a new request with its history and its AuthRequestCreated event. With
     ``max_pending_per_user`` the user's row is locked while counting, so concurrent requests
@@ -92,7 +93,7 @@ async def create(conn: asyncpg.Connection, request: AuthRequest, *, service: str
     metrics.transition("pending", request.delivery_mode)
 
 
-async def decide(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest, *, approved: bool,
+async def decide(conn: Connection | asyncpg.Pool, request: AuthRequest, *, approved: bool,
                  now: datetime, auth_time: datetime | None, acr: str | None, service: str) -> AuthRequest | None:
     """The user's decision; None when the request was no longer pending (or had expired)."""
     event = AuthRequestDecided(request_id=request.id, decision="approved" if approved else "denied",
@@ -110,7 +111,7 @@ async def decide(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest, 
     return decided
 
 
-async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
+async def expire_due(conn: Connection, *, now: datetime, limit: int,
                      service: str) -> list[auth_requests.Expired]:
     """Up to ``limit`` pending requests past their deadline become expired, with their history,
     their events and the NOTIFYs that wake their long polls: four statements a chunk."""
@@ -126,7 +127,7 @@ async def expire_due(conn: asyncpg.Connection, *, now: datetime, limit: int,
     return expired
 
 
-async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: datetime,
+async def fail(conn: Connection, request_id: UUID, *, reason: str, now: datetime,
                service: str) -> AuthRequest | None:
     async with conn.transaction():
         failed = await auth_requests.fail(conn, request_id, reason, now)
@@ -144,7 +145,7 @@ async def fail(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: 
     return failed
 
 
-async def reannounce_lost(conn: asyncpg.Connection, *, now: datetime, created_before: datetime,
+async def reannounce_lost(conn: Connection, *, now: datetime, created_before: datetime,
                           max_reannounce: int, limit: int) -> list[AuthRequest]:
     """Write a fresh AuthRequestCreated for requests whose first one was never handled."""
     async with conn.transaction():
@@ -159,7 +160,7 @@ async def reannounce_lost(conn: asyncpg.Connection, *, now: datetime, created_be
         return lost
 
 
-async def disable_user(conn: asyncpg.Connection, username: str, *, now: datetime,
+async def disable_user(conn: Connection, username: str, *, now: datetime,
                        service: str) -> list[AuthRequest] | None:
     """Disable the user and deny each of their pending requests (the clients hear of it as of
     any denial); the denied requests, or None when there is no such user."""
@@ -175,7 +176,7 @@ async def disable_user(conn: asyncpg.Connection, username: str, *, now: datetime
         return denied
 
 
-async def cancel(conn: asyncpg.Connection, request_id: UUID, *, reason: str, now: datetime,
+async def cancel(conn: Connection, request_id: UUID, *, reason: str, now: datetime,
                  service: str) -> AuthRequest | None:
     """An operator ends a pending request as failed; the client is told ``reason``. None when
     the request was no longer pending."""

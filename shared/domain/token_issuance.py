@@ -18,6 +18,7 @@ import orjson
 from shared import metrics
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets, new_token
+from shared.db import Connection
 from shared.db.errors import UNAVAILABLE
 from shared.jose import tokens as jose_tokens
 from shared.jose.keys import KeyRing
@@ -92,7 +93,7 @@ class Minter:
     secrets: Secrets
     issuer: str
 
-    async def mint(self, conn: asyncpg.Connection, client: Client, grant: Grant, *,
+    async def mint(self, conn: Connection, client: Client, grant: Grant, *,
                    config: ServerConfig, now: datetime, binding: Binding = BEARER) -> TokenSet:
         """Sign the tokens and record them in the caller's transaction."""
         token_set, records = self.build(client, grant, config=config, now=now, binding=binding)
@@ -165,7 +166,7 @@ async def _recorded_after_all(pool: asyncpg.Pool, token_id: UUID) -> bool:
         return False
 
 
-async def issue_for_request(conn: asyncpg.Connection | asyncpg.Pool, minter: Minter, request: AuthRequest,
+async def issue_for_request(conn: Connection | asyncpg.Pool, minter: Minter, request: AuthRequest,
                             client: Client, *, config: ServerConfig, now: datetime, service: str,
                             push_auth_req_id: str | None = None, binding: Binding = BEARER) -> TokenSet | None:
     """approved -> tokens_issued and the token set, in one statement; None if another exchange

@@ -18,6 +18,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from shared.clock import Clock, SystemClock
 from shared.crypto import Secrets
+from shared.db import Connection
 from shared.db.listener import PgListener
 from shared.logging import get_logger
 from shared.repositories import keys as keys_repo
@@ -51,7 +52,7 @@ class KeyChangeRefused(Exception):
     """A rotation or retirement that would leave an algorithm without a key to sign with."""
 
 
-async def rotate(conn: asyncpg.Connection, secrets: Secrets, alg: str, *, now: datetime,
+async def rotate(conn: Connection, secrets: Secrets, alg: str, *, now: datetime,
                  prepublish_sec: int) -> StoredKey:
     """A new key for ``alg``'s key type: published at once, signing after ``prepublish_sec``."""
     if alg not in ALG_KTY:
@@ -63,7 +64,7 @@ async def rotate(conn: asyncpg.Connection, secrets: Secrets, alg: str, *, now: d
     return key
 
 
-async def retire(conn: asyncpg.Connection, kid: str, *, now: datetime, retire_after_sec: int) -> StoredKey:
+async def retire(conn: Connection, kid: str, *, now: datetime, retire_after_sec: int) -> StoredKey:
     """Stop signing with ``kid`` now; it leaves /jwks (and verification) after
     ``retire_after_sec``. Refused while it is the only active key of its type: tokens of
     that type could then not be signed at all."""
@@ -81,7 +82,7 @@ async def retire(conn: asyncpg.Connection, kid: str, *, now: datetime, retire_af
     return next(k for k in await keys_repo.list_keys(conn) if k.kid == kid)
 
 
-async def ensure_signing_keys(conn: asyncpg.Connection, secrets: Secrets, now: datetime) -> list[str]:
+async def ensure_signing_keys(conn: Connection, secrets: Secrets, now: datetime) -> list[str]:
     """Create an active RSA and EC key if there is none; replicas serialise on a lock."""
     created = []
     async with conn.transaction():
@@ -203,6 +204,6 @@ class KeyRing:
                 log.info("signing_keys_reloaded", kids=[k.kid for k in self._stored])
 
 
-async def load_keyring(conn: asyncpg.Connection | asyncpg.Pool, secrets: Secrets,
+async def load_keyring(conn: Connection | asyncpg.Pool, secrets: Secrets,
                        clock: Clock | None = None) -> KeyRing:
     return KeyRing(await keys_repo.list_keys(conn), secrets, clock)

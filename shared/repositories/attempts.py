@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
+
 
 async def add_notification(
-    conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, attempt: int, notifier: str,
+    conn: Connection | asyncpg.Pool, request_id: UUID, *, attempt: int, notifier: str,
     outcome: str, detail: str | None, at: datetime,
 ) -> None:
     await conn.execute(
@@ -20,7 +23,7 @@ async def add_notification(
 
 
 async def add_delivery(
-    conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, attempt: int, mode: str,
+    conn: Connection | asyncpg.Pool, request_id: UUID, *, attempt: int, mode: str,
     outcome: str, status_code: int | None, detail: str | None, at: datetime,
 ) -> None:
     await conn.execute(
@@ -30,7 +33,7 @@ async def add_delivery(
     )
 
 
-async def notifications(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> list[dict]:
+async def notifications(conn: Connection | asyncpg.Pool, request_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT attempt, notifier, outcome, detail, at FROM notification_attempts"
         " WHERE auth_request_id = $1 ORDER BY id",
@@ -39,7 +42,7 @@ async def notifications(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUI
     return [dict(row) for row in rows]
 
 
-async def deliveries(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> list[dict]:
+async def deliveries(conn: Connection | asyncpg.Pool, request_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT attempt, mode, outcome, status_code, detail, at FROM delivery_attempts"
         " WHERE auth_request_id = $1 ORDER BY id",
@@ -48,7 +51,7 @@ async def deliveries(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) 
     return [dict(row) for row in rows]
 
 
-async def notification_sent(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> bool:
+async def notification_sent(conn: Connection | asyncpg.Pool, request_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT true FROM notification_attempts WHERE auth_request_id = $1 AND outcome = 'sent' LIMIT 1",
         request_id,

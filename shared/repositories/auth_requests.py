@@ -6,6 +6,7 @@ with RETURNING, so two racing transitions resolve exactly once: the loser gets `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +15,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from shared.db import Connection
 from shared.domain.slow_down import SLOW_DOWN_STEP_SEC
-from shared.events import Event
+from shared.events import DeliveryMode, Event
 from shared.repositories.outbox import OUTBOX_CHANNEL
 from shared.repositories.tokens import TokenRecord
 
@@ -27,7 +29,7 @@ class AuthRequest:
     auth_req_id_enc: str
     client_id: str
     sub: str
-    delivery_mode: str
+    delivery_mode: DeliveryMode
     scope: list[str]
     acr_values: list[str] | None
     binding_message: str | None
@@ -81,7 +83,7 @@ def from_record(row: asyncpg.Record) -> AuthRequest:
     return AuthRequest(**{name: row[name] for name in _STORED_FIELDS}, notified_at=row.get("notified_at"))
 
 
-async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
+async def insert(conn: Connection, req: AuthRequest) -> None:
     await conn.execute(
         f"INSERT INTO auth_requests ({_INSERT_COLUMNS}, traceparent, ui_locales, authorization_details) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
@@ -93,7 +95,7 @@ async def insert(conn: asyncpg.Connection, req: AuthRequest) -> None:
     )
 
 
-async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthRequest, *, service: str,
+async def insert_announced(conn: Connection | asyncpg.Pool, req: AuthRequest, *, service: str,
                            event: Event) -> None:
     """The request, its first history row and its outbox event (with the relay's NOTIFY), in
     one statement: atomic on its own, one round trip on the hot path of /bc-authorize."""
@@ -119,7 +121,7 @@ async def insert_announced(conn: asyncpg.Connection | asyncpg.Pool, req: AuthReq
     )
 
 
-async def insert_announced_many(conn: asyncpg.Connection | asyncpg.Pool, created: list[tuple[AuthRequest, Event]], *,
+async def insert_announced_many(conn: Connection | asyncpg.Pool, created: Sequence[tuple[AuthRequest, Event]], *,
                                 service: str) -> None:
     """``insert_announced`` for new (pending) requests made at the same moment by different
     clients: one statement, one commit and one NOTIFY for all of them. Scope and acr_values
@@ -170,11 +172,11 @@ def _json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode() if value is not None else None
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> AuthRequest | None:
+async def get(conn: Connection | asyncpg.Pool, request_id: UUID) -> AuthRequest | None:
     return _from_row(await conn.fetchrow(f"SELECT {_COLUMNS} FROM auth_requests WHERE id = $1", request_id))
 
 
-async def get_by_hash(conn: asyncpg.Connection | asyncpg.Pool,
+async def get_by_hash(conn: Connection | asyncpg.Pool,
                       auth_req_id_hashes: list[bytes]) -> AuthRequest | None:
     """The request whose auth_req_id hashes (under any master key) to one of these."""
     return _from_row(
@@ -192,7 +194,7 @@ class Poll:
 
 
 async def record_poll(
-    conn: asyncpg.Connection | asyncpg.Pool, auth_req_id_hashes: list[bytes], client_id: str, now: datetime
+    conn: Connection | asyncpg.Pool, auth_req_id_hashes: list[bytes], client_id: str, now: datetime
 ) -> Poll | None:
     """One statement per poll (CIBA 7.3): stamp the poll and, when a pending request is polled
     sooner than its interval, grow the interval by SLOW_DOWN_STEP_SEC (CIBA 11, slow_down).
@@ -225,7 +227,7 @@ async def record_poll(
 
 
 async def decide(
-    conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, approved: bool, now: datetime,
+    conn: Connection | asyncpg.Pool, request_id: UUID, *, approved: bool, now: datetime,
     auth_time: datetime | None, acr: str | None, service: str, event: Event, traceparent: str | None = None,
 ) -> AuthRequest | None:
     """pending -> approved | denied, unless it expired meanwhile, announced: the device links
@@ -261,10 +263,10 @@ async def decide(
 class Expired:
     id: UUID
     client_id: str
-    delivery_mode: str
+    delivery_mode: DeliveryMode
 
 
-async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int, service: str) -> list[Expired]:
+async def expire_due(conn: Connection, now: datetime, limit: int, service: str) -> list[Expired]:
     """pending -> expired for up to ``limit`` requests past their deadline, with their device
     links used up and their history rows, in one statement (set-based: a chunk costs what one
     request did). Rows another replica holds are skipped, so replicas share the sweep without
@@ -293,25 +295,25 @@ async def expire_due(conn: asyncpg.Connection, now: datetime, limit: int, servic
     return [Expired(**dict(row)) for row in rows]
 
 
-async def current_interval(conn: asyncpg.Connection | asyncpg.Pool, request: AuthRequest) -> int | None:
+async def current_interval(conn: Connection | asyncpg.Pool, request: AuthRequest) -> int | None:
     """The interval the request is held to now: its initial one, grown by each slow_down."""
     held_to = await conn.fetchval("SELECT interval_sec FROM poll_marks WHERE auth_request_id = $1", request.id)
     return held_to if held_to is not None else request.interval_sec
 
 
-async def purge_poll_marks(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
+async def purge_poll_marks(conn: Connection | asyncpg.Pool, cutoff: datetime) -> int:
     """Forget the poll stamps of requests last polled before ``cutoff`` (long finished)."""
     result = await conn.execute("DELETE FROM poll_marks WHERE last_polled_at < $1", cutoff)
     return int(result.split()[-1])
 
 
-async def notify_changed_many(conn: asyncpg.Connection, request_ids: list[UUID]) -> None:
+async def notify_changed_many(conn: Connection, request_ids: list[UUID]) -> None:
     """Wake the long polls of these requests (delivered only if the transaction commits)."""
     await conn.execute("SELECT pg_notify($1, id::text) FROM unnest($2::uuid[]) id",
                        REQUEST_CHANGED_CHANNEL, request_ids)
 
 
-async def fail(conn: asyncpg.Connection, request_id: UUID, reason: str, now: datetime) -> AuthRequest | None:
+async def fail(conn: Connection, request_id: UUID, reason: str, now: datetime) -> AuthRequest | None:
     """pending -> failed."""
     return _from_row(
         await conn.fetchrow(
@@ -323,7 +325,7 @@ async def fail(conn: asyncpg.Connection, request_id: UUID, reason: str, now: dat
     )
 
 
-async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, *, now: datetime,
+async def issue_tokens(conn: Connection | asyncpg.Pool, request_id: UUID, *, now: datetime,
                        service: str, records: list[TokenRecord], push_payload_enc: str | None) -> bool:
     """approved -> tokens_issued, the tokens' records (one grant: the request's) and the history
     row, in one statement; for push, the encrypted payload kept for delivery too. False when the
@@ -353,7 +355,7 @@ async def issue_tokens(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID
 
 
 async def add_history(
-    conn: asyncpg.Connection, request_id: UUID, status: str, at: datetime, service: str,
+    conn: Connection, request_id: UUID, status: str, at: datetime, service: str,
     detail: str | None = None,
 ) -> None:
     await conn.execute(
@@ -363,7 +365,7 @@ async def add_history(
     )
 
 
-async def history(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> list[dict]:
+async def history(conn: Connection | asyncpg.Pool, request_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT status, at, service, detail FROM auth_request_history"
         " WHERE auth_request_id = $1 ORDER BY id",
@@ -378,7 +380,7 @@ class Listed:
     username: str
 
 
-async def search(conn: asyncpg.Connection | asyncpg.Pool, *, status: str | None, client_id: str | None,
+async def search(conn: Connection | asyncpg.Pool, *, status: str | None, client_id: str | None,
                  username: str | None, created_before: datetime | None, limit: int) -> list[Listed]:
     """Requests for support staff, newest first, by status, client, user and age."""
     rows = await conn.fetch(
@@ -396,27 +398,28 @@ async def search(conn: asyncpg.Connection | asyncpg.Pool, *, status: str | None,
     return listed
 
 
-async def pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> list[AuthRequest]:
+async def pending_for_user(conn: Connection | asyncpg.Pool, sub: str) -> list[AuthRequest]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM auth_requests WHERE sub = $1 AND status = 'pending'", sub)
     return [AuthRequest(**dict(row)) for row in rows]
 
 
-async def count_pending_for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str, now: datetime) -> int:
-    return await conn.fetchval(
+async def count_pending_for_user(conn: Connection | asyncpg.Pool, sub: str, now: datetime) -> int:
+    count: int = await conn.fetchval(
         "SELECT count(*) FROM auth_requests WHERE sub = $1 AND status = 'pending' AND expires_at > $2",
         sub, now,
     )
+    return count
 
 
 REQUEST_CHANGED_CHANNEL = "ciba_request_changed"
 
 
-async def notify_changed(conn: asyncpg.Connection, request_id: UUID) -> None:
+async def notify_changed(conn: Connection, request_id: UUID) -> None:
     """Wake long polls waiting on this request (delivered only if the transaction commits)."""
     await conn.execute("SELECT pg_notify($1, $2)", REQUEST_CHANGED_CHANNEL, str(request_id))
 
 
-async def finish_delivery(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, state: str) -> None:
+async def finish_delivery(conn: Connection | asyncpg.Pool, request_id: UUID, state: str) -> None:
     """Record how the callback ended and drop any kept push payload."""
     await conn.execute(
         "UPDATE auth_requests SET delivery_state = $2, push_payload_enc = NULL WHERE id = $1",
@@ -424,7 +427,7 @@ async def finish_delivery(conn: asyncpg.Connection | asyncpg.Pool, request_id: U
     )
 
 
-async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetime, max_reannounce: int,
+async def claim_unannounced(conn: Connection, *, created_before: datetime, max_reannounce: int,
                             limit: int) -> list[AuthRequest]:
     """Pending requests old enough to have been notified, never claimed by a notifier, with no
     notification attempt and no event waiting in the outbox: their created event was lost or
@@ -448,7 +451,7 @@ async def claim_unannounced(conn: asyncpg.Connection, *, created_before: datetim
     return [AuthRequest(**dict(row)) for row in rows]
 
 
-async def claim_notification(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID, now: datetime,
+async def claim_notification(conn: Connection | asyncpg.Pool, request_id: UUID, now: datetime,
                              hold: timedelta, owner: UUID) -> bool:
     """Claim the right to notify the user for ``hold`` on behalf of the event ``owner``; False
     while another event's claim holds (the same event may always take its own claim back)."""
@@ -461,6 +464,6 @@ async def claim_notification(conn: asyncpg.Connection | asyncpg.Pool, request_id
     ))
 
 
-async def release_notification_claim(conn: asyncpg.Connection | asyncpg.Pool, request_id: UUID) -> None:
+async def release_notification_claim(conn: Connection | asyncpg.Pool, request_id: UUID) -> None:
     await conn.execute("UPDATE auth_requests SET notify_claimed_at = NULL, notify_claimed_by = NULL WHERE id = $1",
                        request_id)

@@ -8,6 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Connection
+from shared.events import DeliveryMode
+
 CLIENTS_CHANNEL = "ciba_clients"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
@@ -20,7 +23,7 @@ class Client:
     token_endpoint_auth_method: str
     grant_types: list[str]
     scope: list[str]
-    backchannel_token_delivery_mode: str | None
+    backchannel_token_delivery_mode: DeliveryMode | None
     backchannel_client_notification_endpoint: str | None
     backchannel_authentication_request_signing_alg: str | None
     backchannel_user_code_parameter: bool
@@ -64,7 +67,7 @@ def from_record(row: Any, prefix: str) -> Client:
     return Client(**{name: row[prefix + name] for name in Client.__dataclass_fields__})
 
 
-async def insert(conn: asyncpg.Connection, client: Client) -> None:
+async def insert(conn: Connection, client: Client) -> None:
     await conn.execute(
         f"INSERT INTO clients ({_COLUMNS})"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -78,7 +81,7 @@ async def insert(conn: asyncpg.Connection, client: Client) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client.client_id)
 
 
-async def store_secret(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, secret_hash: bytes,
+async def store_secret(conn: Connection | asyncpg.Pool, client_id: str, secret_hash: bytes,
                        secret_enc: str) -> None:
     """The client's secret, hashed and encrypted anew (under the newest master key)."""
     await conn.execute(
@@ -87,15 +90,17 @@ async def store_secret(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, 
     await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client_id)
 
 
-async def set_registration_token(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, token_hash: bytes) -> None:
+async def set_registration_token(conn: Connection | asyncpg.Pool, client_id: str, token_hash: bytes) -> None:
     await conn.execute("UPDATE clients SET registration_token_hash = $2 WHERE client_id = $1", client_id, token_hash)
 
 
-async def registration_token_hash(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bytes | None:
-    return await conn.fetchval("SELECT registration_token_hash FROM clients WHERE client_id = $1", client_id)
+async def registration_token_hash(conn: Connection | asyncpg.Pool, client_id: str) -> bytes | None:
+    token_hash: bytes | None = await conn.fetchval(
+        "SELECT registration_token_hash FROM clients WHERE client_id = $1", client_id)
+    return token_hash
 
 
-async def replace(conn: asyncpg.Connection | asyncpg.Pool, client: Client) -> bool:
+async def replace(conn: Connection | asyncpg.Pool, client: Client) -> bool:
     """Store ``client``'s metadata in place of what was registered (RFC 7592 2.2: a full
     replacement); its secret and registration token stay."""
     result = await conn.execute(
@@ -113,18 +118,18 @@ async def replace(conn: asyncpg.Connection | asyncpg.Pool, client: Client) -> bo
     return result.endswith(" 1")
 
 
-async def remove(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> bool:
+async def remove(conn: Connection | asyncpg.Pool, client_id: str) -> bool:
     """Delete the client with its requests and tokens (the foreign keys cascade)."""
     result = await conn.execute("DELETE FROM clients WHERE client_id = $1", client_id)
     await conn.execute("SELECT pg_notify($1, $2)", CLIENTS_CHANNEL, client_id)
     return result.endswith(" 1")
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, client_id: str) -> Client | None:
+async def get(conn: Connection | asyncpg.Pool, client_id: str) -> Client | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE client_id = $1", client_id)
     return Client(**dict(row)) if row else None
 
 
-async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Client]:
+async def list_all(conn: Connection | asyncpg.Pool) -> list[Client]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM clients ORDER BY created_at")
     return [Client(**dict(row)) for row in rows]

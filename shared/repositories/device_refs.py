@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
 from shared.repositories import auth_requests
 from shared.repositories.auth_requests import AuthRequest
 
@@ -25,7 +26,7 @@ class DeviceRef:
     failed_logins: int
 
 
-async def insert(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes, request_id: UUID,
+async def insert(conn: Connection | asyncpg.Pool, ref_hash: bytes, request_id: UUID,
                  now: datetime) -> None:
     await conn.execute(
         "INSERT INTO device_page_refs (ref_hash, auth_request_id, created_at) VALUES ($1, $2, $3)",
@@ -33,7 +34,7 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes, reque
     )
 
 
-async def get_with_request(conn: asyncpg.Connection | asyncpg.Pool,
+async def get_with_request(conn: Connection | asyncpg.Pool,
                            ref_hashes: list[bytes]) -> tuple[DeviceRef, AuthRequest | None] | None:
     """The reference (by its hash under any master key) and its request in one round trip:
     every device page starts here."""
@@ -49,14 +50,14 @@ async def get_with_request(conn: asyncpg.Connection | asyncpg.Pool,
     return ref, auth_requests.from_record(row) if row["id"] is not None else None
 
 
-async def use_all(conn: asyncpg.Connection, request_id: UUID, now: datetime) -> None:
+async def use_all(conn: Connection, request_id: UUID, now: datetime) -> None:
     await conn.execute(
         "UPDATE device_page_refs SET used_at = $2 WHERE auth_request_id = $1 AND used_at IS NULL",
         request_id, now,
     )
 
 
-async def reserve_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes,
+async def reserve_login_attempt(conn: Connection | asyncpg.Pool, ref_hash: bytes,
                                 max_attempts: int) -> bool:
     """Count a sign-in attempt on this link before the password is checked; False when the
     link has used up its attempts. A successful sign-in gives the attempt back."""
@@ -67,7 +68,7 @@ async def reserve_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, ref_has
     ))
 
 
-async def release_login_attempt(conn: asyncpg.Connection | asyncpg.Pool, ref_hash: bytes) -> None:
+async def release_login_attempt(conn: Connection | asyncpg.Pool, ref_hash: bytes) -> None:
     await conn.execute(
         "UPDATE device_page_refs SET failed_logins = failed_logins - 1 WHERE ref_hash = $1 AND failed_logins > 0",
         ref_hash,

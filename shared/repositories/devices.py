@@ -8,6 +8,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from shared.db import Connection
+
 
 @dataclass(frozen=True)
 class Device:
@@ -21,11 +23,11 @@ class Device:
 _COLUMNS = "id, sub, token_enc, created_at, last_registered_at"
 
 
-async def register(conn: asyncpg.Connection | asyncpg.Pool, sub: str, token_hash: bytes, token_enc: str,
+async def register(conn: Connection | asyncpg.Pool, sub: str, token_hash: bytes, token_enc: str,
                    now: datetime, *, keep: int) -> UUID:
     """Store the device, or refresh it when this user registered the same token before; then
     drop the user's least recently registered devices beyond ``keep``."""
-    return await conn.fetchval(
+    device_id: UUID = await conn.fetchval(
         """WITH registered AS (
                INSERT INTO devices (id, sub, token_hash, token_enc, created_at, last_registered_at)
                VALUES ($1, $2, $3, $4, $5, $5)
@@ -38,14 +40,15 @@ async def register(conn: asyncpg.Connection | asyncpg.Pool, sub: str, token_hash
            SELECT id FROM registered""",
         uuid4(), sub, token_hash, token_enc, now, keep,
     )
+    return device_id
 
 
-async def for_user(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> list[Device]:
+async def for_user(conn: Connection | asyncpg.Pool, sub: str) -> list[Device]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM devices WHERE sub = $1 ORDER BY created_at", sub)
     return [Device(**dict(row)) for row in rows]
 
 
-async def remove(conn: asyncpg.Connection | asyncpg.Pool, device_ids: list[UUID], sub: str | None = None) -> int:
+async def remove(conn: Connection | asyncpg.Pool, device_ids: list[UUID], sub: str | None = None) -> int:
     result = await conn.execute(
         "DELETE FROM devices WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR sub = $2)", device_ids, sub)
     return int(result.split()[-1])

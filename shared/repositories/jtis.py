@@ -7,8 +7,10 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.db import Connection
 
-async def use(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, purpose: str, jti: str,
+
+async def use(conn: Connection | asyncpg.Pool, client_id: str, purpose: str, jti: str,
               expires_at: datetime) -> bool:
     """Record the jti; False when this client already used it, for any purpose (``purpose``
     records where it was first seen)."""
@@ -20,6 +22,6 @@ async def use(conn: asyncpg.Connection | asyncpg.Pool, client_id: str, purpose: 
     return bool(inserted)
 
 
-async def purge_expired(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> int:
+async def purge_expired(conn: Connection | asyncpg.Pool, now: datetime) -> int:
     result = await conn.execute("DELETE FROM used_jtis WHERE expires_at < $1", now)
     return int(result.split()[-1])

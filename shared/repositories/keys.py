@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Connection
+
 KEYS_CHANNEL = "ciba_keys"
 
 
@@ -34,7 +36,7 @@ class StoredKey:
 _COLUMNS = "kid, kty, public_jwk, private_key_enc, status, created_at, activates_at, retired_at"
 
 
-async def list_keys(conn: asyncpg.Connection | asyncpg.Pool, *, status: str | None = None) -> list[StoredKey]:
+async def list_keys(conn: Connection | asyncpg.Pool, *, status: str | None = None) -> list[StoredKey]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM signing_keys WHERE $1::text IS NULL OR status = $1 ORDER BY created_at, kid",
         status,
@@ -42,7 +44,7 @@ async def list_keys(conn: asyncpg.Connection | asyncpg.Pool, *, status: str | No
     return [StoredKey(**dict(row)) for row in rows]
 
 
-async def insert(conn: asyncpg.Connection, key: StoredKey) -> None:
+async def insert(conn: Connection, key: StoredKey) -> None:
     await conn.execute(
         "INSERT INTO signing_keys (kid, kty, public_jwk, private_key_enc, status, created_at, activates_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -52,7 +54,7 @@ async def insert(conn: asyncpg.Connection, key: StoredKey) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", KEYS_CHANNEL, key.kid)
 
 
-async def retire(conn: asyncpg.Connection, kid: str, *, leaves_at: datetime) -> bool:
+async def retire(conn: Connection, kid: str, *, leaves_at: datetime) -> bool:
     result = await conn.execute(
         "UPDATE signing_keys SET status = 'retired', retired_at = $2 WHERE kid = $1 AND status = 'active'",
         kid, leaves_at)
@@ -60,7 +62,7 @@ async def retire(conn: asyncpg.Connection, kid: str, *, leaves_at: datetime) -> 
     return result.endswith(" 1")
 
 
-async def version(conn: asyncpg.Connection | asyncpg.Pool) -> Any:
+async def version(conn: Connection | asyncpg.Pool) -> Any:
     """A fingerprint of the table: changes whenever a key is added or retired."""
     return await conn.fetchrow("SELECT count(*), max(created_at), max(retired_at), count(*) FILTER "
                                "(WHERE status = 'retired') FROM signing_keys")

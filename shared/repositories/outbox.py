@@ -13,12 +13,13 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
 from shared.events import Event
 
 OUTBOX_CHANNEL = "ciba_outbox"
 
 
-async def add(conn: asyncpg.Connection, event: Event) -> None:
+async def add(conn: Connection, event: Event) -> None:
     await conn.execute(
         "INSERT INTO outbox (message_id, routing_key, body, auth_request_id) VALUES ($1, $2, $3, $4)",
         event.message_id,
@@ -29,7 +30,7 @@ async def add(conn: asyncpg.Connection, event: Event) -> None:
     await conn.execute("SELECT pg_notify($1, '')", OUTBOX_CHANNEL)
 
 
-async def add_many(conn: asyncpg.Connection, events: list[Event]) -> None:
+async def add_many(conn: Connection, events: list[Event]) -> None:
     """``add`` for many events: one INSERT and one NOTIFY."""
     if not events:
         return
@@ -56,7 +57,7 @@ class OutboxRow:
     traceparent: str | None = None
 
 
-async def take_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> list[OutboxRow]:
+async def take_batch(conn: Connection, limit: int, now: datetime) -> list[OutboxRow]:
     """Lock and delete the oldest events due to be sent (not parked, not waiting out a
     back-off), in one statement of the caller's transaction: they are gone if it commits and
     back if it rolls back. Rows another relay holds are skipped."""
@@ -76,7 +77,7 @@ async def take_batch(conn: asyncpg.Connection, limit: int, now: datetime) -> lis
     return [OutboxRow(**dict(row)) for row in rows]
 
 
-async def delete(conn: asyncpg.Connection, ids: list[int]) -> None:
+async def delete(conn: Connection, ids: list[int]) -> None:
     await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
 
 
@@ -87,10 +88,11 @@ class Refusal:
     retry_in: float
 
 
-async def record_failure(conn: asyncpg.Connection, row_id: int, error: str, *, now: datetime,
-                         park_after: int, max_backoff: float) -> Refusal:
+async def record_failure(conn: Connection, row_id: int, error: str, *, now: datetime,
+                         park_after: int, max_backoff: float) -> Refusal | None:
     """Count a refused publish: retry the row after 2^(attempts-1) seconds (at most
-    ``max_backoff``), or park it once it was refused ``park_after`` times."""
+    ``max_backoff``), or park it once it was refused ``park_after`` times. None when the row
+    is gone: once the failed batch rolled back, another relay may have taken and sent it."""
     row = await conn.fetchrow(
         """UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                   next_attempt_at = $3::timestamptz + least(power(2, attempts), $5) * interval '1 second',
@@ -99,6 +101,8 @@ async def record_failure(conn: asyncpg.Connection, row_id: int, error: str, *, n
         RETURNING attempts, parked_at IS NOT NULL AS parked, least(power(2, attempts - 1), $5) AS retry_in""",
         row_id, error[:500], now, park_after, max_backoff,
     )
+    if row is None:
+        return None
     return Refusal(row["attempts"], row["parked"], float(row["retry_in"]))
 
 
@@ -114,14 +118,14 @@ class ParkedRow:
     parked_at: datetime
 
 
-async def list_parked(conn: asyncpg.Connection | asyncpg.Pool) -> list[ParkedRow]:
+async def list_parked(conn: Connection | asyncpg.Pool) -> list[ParkedRow]:
     rows = await conn.fetch(
         """SELECT id, message_id, routing_key, auth_request_id, attempts, last_error, created_at, parked_at
              FROM outbox WHERE parked_at IS NOT NULL ORDER BY id""")
     return [ParkedRow(**dict(row)) for row in rows]
 
 
-async def unpark(conn: asyncpg.Connection, ids: list[int] | None) -> int:
+async def unpark(conn: Connection, ids: list[int] | None) -> int:
     """Send parked rows again (``None``: all of them), with a fresh count of attempts."""
     result = await conn.execute(
         """UPDATE outbox SET parked_at = NULL, next_attempt_at = NULL, attempts = 0

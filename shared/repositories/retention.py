@@ -5,18 +5,21 @@ cascade) leaving an audit row each, expired or revoked tokens, and old audit row
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+
+from shared.db import Connection
 
 FINISHED = ("approved", "denied", "expired", "failed", "tokens_issued")
 
 
-async def archive_finished_requests(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime, limit: int,
+async def archive_finished_requests(conn: Connection | asyncpg.Pool, cutoff: datetime, limit: int,
                                     now: datetime) -> int:
     """Up to ``limit`` requests created before ``cutoff`` and no longer pending: an audit row
     each, then deleted, in one statement. An approved request nobody redeemed counts as
     finished: its grant ended minutes after its expiry."""
-    return await conn.fetchval(
+    count: int = await conn.fetchval(
         """WITH doomed AS (
                SELECT id FROM auth_requests
                 WHERE created_at < $1 AND status = ANY($4::text[])
@@ -33,12 +36,13 @@ async def archive_finished_requests(conn: asyncpg.Connection | asyncpg.Pool, cut
            SELECT count(*) FROM deleted""",
         cutoff, limit, now, list(FINISHED),
     )
+    return count
 
 
-async def delete_spent_tokens(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime, limit: int) -> int:
+async def delete_spent_tokens(conn: Connection | asyncpg.Pool, cutoff: datetime, limit: int) -> int:
     """Up to ``limit`` tokens that expired or were revoked before ``cutoff``. (Both imply
     they were issued before it, which lets the BRIN index on issued_at narrow the scan.)"""
-    return await conn.fetchval(
+    count: int = await conn.fetchval(
         """WITH deleted AS (
                DELETE FROM tokens WHERE id IN (
                    SELECT id FROM tokens
@@ -48,10 +52,11 @@ async def delete_spent_tokens(conn: asyncpg.Connection | asyncpg.Pool, cutoff: d
            SELECT count(*) FROM deleted""",
         cutoff, limit,
     )
+    return count
 
 
-async def delete_old_audit(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime, limit: int) -> int:
-    return await conn.fetchval(
+async def delete_old_audit(conn: Connection | asyncpg.Pool, cutoff: datetime, limit: int) -> int:
+    count: int = await conn.fetchval(
         """WITH deleted AS (
                DELETE FROM auth_request_audit WHERE id IN (
                    SELECT id FROM auth_request_audit WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
@@ -59,8 +64,9 @@ async def delete_old_audit(conn: asyncpg.Connection | asyncpg.Pool, cutoff: date
            SELECT count(*) FROM deleted""",
         cutoff, limit,
     )
+    return count
 
 
-async def audit_of(conn: asyncpg.Connection | asyncpg.Pool, request_id: object) -> dict | None:
+async def audit_of(conn: Connection | asyncpg.Pool, request_id: object) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM auth_request_audit WHERE id = $1", request_id)
     return dict(row) if row else None

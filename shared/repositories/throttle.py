@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from shared.db import Connection
 
-async def count_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str, now: datetime,
+
+async def count_attempt(conn: Connection | asyncpg.Pool, key: str, now: datetime,
                         window: timedelta, max_attempts: int) -> bool:
     """Record one attempt, unless the window already holds ``max_attempts``: True when it was
     recorded (the attempt may go ahead). A refused attempt checks no secret, so it is not
@@ -28,14 +30,14 @@ async def count_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str, now: 
     return counted is not None
 
 
-async def clear(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:
+async def clear(conn: Connection | asyncpg.Pool, key: str) -> None:
     await conn.execute("DELETE FROM login_throttle WHERE key = $1", key)
 
 
-async def release_attempt(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> None:
+async def release_attempt(conn: Connection | asyncpg.Pool, key: str) -> None:
     await conn.execute("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0", key)
 
 
-async def purge_older_than(conn: asyncpg.Connection | asyncpg.Pool, cutoff: datetime) -> int:
+async def purge_older_than(conn: Connection | asyncpg.Pool, cutoff: datetime) -> int:
     result = await conn.execute("DELETE FROM login_throttle WHERE window_start < $1", cutoff)
     return int(result.split()[-1])

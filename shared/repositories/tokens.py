@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import Connection
+
 
 @dataclass(frozen=True)
 class TokenRecord:
@@ -39,7 +41,7 @@ _COLUMNS = (
 )
 
 
-async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
+async def insert(conn: Connection, token: TokenRecord) -> None:
     await conn.execute(
         f"INSERT INTO tokens ({_COLUMNS})"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -49,12 +51,12 @@ async def insert(conn: asyncpg.Connection, token: TokenRecord) -> None:
     )
 
 
-async def insert_many(conn: asyncpg.Connection, records: list[TokenRecord]) -> None:
+async def insert_many(conn: Connection, records: list[TokenRecord]) -> None:
     for record in records:
         await insert(conn, record)
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID) -> TokenRecord | None:
+async def get(conn: Connection | asyncpg.Pool, token_id: UUID) -> TokenRecord | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM tokens WHERE id = $1", token_id)
     return TokenRecord(**dict(row)) if row else None
 
@@ -64,7 +66,7 @@ async def exists(pool: asyncpg.Pool, token_id: UUID, *, timeout: float) -> bool:
                                     timeout=timeout))
 
 
-async def get_refresh(conn: asyncpg.Connection | asyncpg.Pool, token_hashes: list[bytes]) -> TokenRecord | None:
+async def get_refresh(conn: Connection | asyncpg.Pool, token_hashes: list[bytes]) -> TokenRecord | None:
     """The refresh token whose hash (under any master key) is one of these."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM tokens WHERE token_hash = ANY($1::bytea[]) AND kind = 'refresh'", token_hashes
@@ -72,7 +74,7 @@ async def get_refresh(conn: asyncpg.Connection | asyncpg.Pool, token_hashes: lis
     return TokenRecord(**dict(row)) if row else None
 
 
-async def use_refresh(conn: asyncpg.Connection, token_id: UUID, now: datetime) -> bool:
+async def use_refresh(conn: Connection, token_id: UUID, now: datetime) -> bool:
     """Rotation: a refresh token is good for one exchange."""
     result = await conn.execute(
         """UPDATE tokens SET used_at = $2
@@ -83,7 +85,7 @@ async def use_refresh(conn: asyncpg.Connection, token_id: UUID, now: datetime) -
     return result.endswith(" 1")
 
 
-async def revoke_grant(conn: asyncpg.Connection | asyncpg.Pool, grant_id: UUID, now: datetime) -> int:
+async def revoke_grant(conn: Connection | asyncpg.Pool, grant_id: UUID, now: datetime) -> int:
     """Revoke every token of the grant; how many were still unrevoked."""
     result = await conn.execute(
         "UPDATE tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL", grant_id, now
@@ -91,7 +93,7 @@ async def revoke_grant(conn: asyncpg.Connection | asyncpg.Pool, grant_id: UUID, 
     return int(result.split()[-1])
 
 
-async def revoke(conn: asyncpg.Connection | asyncpg.Pool, token_id: UUID, now: datetime) -> bool:
+async def revoke(conn: Connection | asyncpg.Pool, token_id: UUID, now: datetime) -> bool:
     """Revoke one token (an access token's jti is its id)."""
     result = await conn.execute("UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                                 token_id, now)

@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Connection
+
 
 @dataclass(frozen=True)
 class User:
@@ -39,7 +41,7 @@ class UserExists(Exception):
     """The username, email or phone number is taken."""
 
 
-async def insert(conn: asyncpg.Connection, user: User) -> None:
+async def insert(conn: Connection, user: User) -> None:
     try:
         await conn.execute(
             f"INSERT INTO users ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -50,18 +52,18 @@ async def insert(conn: asyncpg.Connection, user: User) -> None:
         raise UserExists(exc.constraint_name or "users") from None
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, sub: str) -> User | None:
+async def get(conn: Connection | asyncpg.Pool, sub: str) -> User | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE sub = $1 AND {_ACTIVE}", sub)
     return User(**dict(row)) if row else None
 
 
-async def get_by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> User | None:
+async def get_by_username(conn: Connection | asyncpg.Pool, username: str) -> User | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE username = $1 AND {_ACTIVE}", username)
     return User(**dict(row)) if row else None
 
 
 async def find_by_login_hint(
-    conn: asyncpg.Connection | asyncpg.Pool, hint: str, claims: list[str]
+    conn: Connection | asyncpg.Pool, hint: str, claims: list[str]
 ) -> list[User]:
     """Users whose username, email (case-insensitive) or phone number equals ``hint``,
     limited to the claims the operator lets a hint match; at most two (enough to tell
@@ -79,7 +81,7 @@ async def find_by_login_hint(
 
 
 async def find_by_login_hints(
-    conn: asyncpg.Connection | asyncpg.Pool, hints: list[str], claims: list[str]
+    conn: Connection | asyncpg.Pool, hints: list[str], claims: list[str]
 ) -> list[list[User]]:
     """``find_by_login_hint`` for several hints in one statement: for each, at most two users."""
     rows = await conn.fetch(
@@ -100,7 +102,7 @@ async def find_by_login_hints(
     return found
 
 
-async def set_user_code(conn: asyncpg.Connection, username: str, code_hash: str) -> bool:
+async def set_user_code(conn: Connection, username: str, code_hash: str) -> bool:
     result = await conn.execute(
         "UPDATE users SET user_code_hash = $2 WHERE username = $1", username, code_hash
     )
@@ -114,7 +116,7 @@ _CLAIM_PREDICATES = {
 }
 
 
-async def find_by_claim(conn: asyncpg.Connection | asyncpg.Pool, claim: str, value: str) -> list[User]:
+async def find_by_claim(conn: Connection | asyncpg.Pool, claim: str, value: str) -> list[User]:
     """Users whose ``claim`` (username, email, phone_number) equals ``value``; at most two."""
     predicate = _CLAIM_PREDICATES.get(claim)
     if predicate is None:
@@ -123,12 +125,12 @@ async def find_by_claim(conn: asyncpg.Connection | asyncpg.Pool, claim: str, val
     return [User(**dict(row)) for row in rows]
 
 
-async def lock(conn: asyncpg.Connection, sub: str) -> None:
+async def lock(conn: Connection, sub: str) -> None:
     """Hold the user's row until the caller's transaction ends."""
     await conn.execute("SELECT 1 FROM users WHERE sub = $1 FOR UPDATE", sub)
 
 
-async def enrol_totp(conn: asyncpg.Connection, username: str, secret_enc: str) -> bool:
+async def enrol_totp(conn: Connection, username: str, secret_enc: str) -> bool:
     """Give the user a new TOTP secret; the steps used with an old one no longer matter."""
     result = await conn.execute(
         "UPDATE users SET totp_secret_enc = $2, totp_last_step = NULL WHERE username = $1",
@@ -137,7 +139,7 @@ async def enrol_totp(conn: asyncpg.Connection, username: str, secret_enc: str) -
     return result.endswith(" 1")
 
 
-async def use_totp_step(conn: asyncpg.Connection | asyncpg.Pool, sub: str, step: int) -> bool:
+async def use_totp_step(conn: Connection | asyncpg.Pool, sub: str, step: int) -> bool:
     """Record ``step`` as the user's last TOTP step, unless it (or a later one) was already
     used: of two logins racing with one code, only one gets True."""
     result = await conn.execute(
@@ -167,12 +169,12 @@ _ENTRY = ("sub, username, email, phone_number, claims, created_at, disabled_at,"
           " user_code_hash IS NOT NULL AS has_user_code, totp_secret_enc IS NOT NULL AS has_totp")
 
 
-async def entry(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> Entry | None:
+async def entry(conn: Connection | asyncpg.Pool, username: str) -> Entry | None:
     row = await conn.fetchrow(f"SELECT {_ENTRY} FROM users WHERE username = $1", username)
     return Entry(**dict(row)) if row else None
 
 
-async def list_entries(conn: asyncpg.Connection | asyncpg.Pool, *, search: str | None, disabled: bool | None,
+async def list_entries(conn: Connection | asyncpg.Pool, *, search: str | None, disabled: bool | None,
                        limit: int) -> list[Entry]:
     """Users by username, optionally those whose username, email or phone contains ``search``
     and those (not) disabled."""
@@ -187,18 +189,20 @@ async def list_entries(conn: asyncpg.Connection | asyncpg.Pool, *, search: str |
     return [Entry(**dict(row)) for row in rows]
 
 
-async def set_password(conn: asyncpg.Connection | asyncpg.Pool, username: str, password_hash: str) -> bool:
+async def set_password(conn: Connection | asyncpg.Pool, username: str, password_hash: str) -> bool:
     result = await conn.execute("UPDATE users SET password_hash = $2 WHERE username = $1", username, password_hash)
     return result.endswith(" 1")
 
 
-async def set_disabled(conn: asyncpg.Connection, username: str, at: datetime | None) -> str | None:
+async def set_disabled(conn: Connection, username: str, at: datetime | None) -> str | None:
     """Disable the user from ``at`` (None: enable them again); their sub, or None when there is
     no such user. The row stays locked until the caller's transaction ends."""
-    return await conn.fetchval("UPDATE users SET disabled_at = $2 WHERE username = $1 RETURNING sub", username, at)
+    sub: str | None = await conn.fetchval("UPDATE users SET disabled_at = $2 WHERE username = $1 RETURNING sub",
+                                          username, at)
+    return sub
 
 
-async def remove(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> bool:
+async def remove(conn: Connection | asyncpg.Pool, username: str) -> bool:
     """Delete the user with their requests, devices and history (the foreign keys cascade)."""
     result = await conn.execute("DELETE FROM users WHERE username = $1", username)
     return result.endswith(" 1")

@@ -96,6 +96,7 @@ async def _load(gw: Gateway, ref: str) -> Page:
     if row.failed_logins >= MAX_FAILED_LOGINS:
         raise PageGone(410, _("Too many attempts"),
                        _("This link was locked after too many failed sign-in attempts."))
+    assert request is not None  # a missing request was refused above, as closed
     client = await gw.clients.get(request.client_id)
     return Page(ref, ref_hash, request, client.display_name if client else request.client_id)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 from aiohttp import web
@@ -23,7 +24,7 @@ from services.gateway.device import locale
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared import metrics, tracing
-from shared.config.model import ServerConfig
+from shared.config.model import DeliveryMode, ServerConfig
 from shared.crypto import new_token
 from shared.domain import fapi_ciba, lifecycle, user_code
 from shared.domain.acr import ACR_VALUES_SUPPORTED
@@ -57,7 +58,7 @@ def check_rate_limit(gw: Gateway, client: Client) -> None:
         raise SlowDown("too many authentication requests from this client", status=429, retry_after=wait)
 
 
-def check_client_may_use_ciba(client: Client, config: ServerConfig) -> str:
+def check_client_may_use_ciba(client: Client, config: ServerConfig) -> DeliveryMode:
     mode = client.backchannel_token_delivery_mode
     if not client.uses_ciba or mode is None:
         raise UnauthorizedClient("the client is not registered for the CIBA grant")
@@ -113,7 +114,7 @@ def check_acr_values(params: Form) -> list[str] | None:
     return values
 
 
-def check_authorization_details(params: Form, client: Client, config: ServerConfig) -> list[dict] | None:
+def check_authorization_details(params: Form, client: Client, config: ServerConfig) -> list[dict[str, Any]] | None:
     """RFC 9396: a JSON array of objects with a type the server supports and the client
     registered (invalid_authorization_details otherwise; see shared.domain.authorization_details)."""
     raw = params.get("authorization_details")

@@ -68,7 +68,7 @@ _REGISTRATION_TOKEN = _error("The registration (or initial) access token is miss
                              ["invalid_token"], {"WWW-Authenticate": _header("WWW-Authenticate-Bearer")})
 _INVALID_CLIENT = _error("Client authentication failed.", ["invalid_client"],
                          {"WWW-Authenticate": _header("WWW-Authenticate-Basic")})
-_CLIENT_AUTH_SECURITY = [{"clientBasic": []}, {}]
+_CLIENT_AUTH_SECURITY: list[dict[str, list[str]]] = [{"clientBasic": []}, {}]
 _DPOP_PARAMETER = {
     "name": "DPoP", "in": "header", "required": False,
     "description": "A DPoP proof (RFC 9449 4): a JWT with typ dpop+jwt, signed by the client's key (in its jwk "
