@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,11 +98,20 @@ def stack(e2e_backing: Backing, webhook: WebhookReceiver, callbacks: CallbackSer
         print(f"service exit codes: {codes}; logs in {log_dir}")
 
 
+@asynccontextmanager
+async def relying_party(stack: Stack) -> AsyncIterator[RelyingParty]:
+    """A relying party speaking HTTP to ``stack``, closed afterwards."""
+    party = RelyingParty(stack.issuer)
+    try:
+        yield party
+    finally:
+        await party.close()
+
+
 @pytest.fixture
 async def rp(stack: Stack) -> AsyncIterator[RelyingParty]:
-    party = RelyingParty(stack.issuer)
-    yield party
-    await party.close()
+    async with relying_party(stack) as party:
+        yield party
 
 
 def make_user(stack: Stack) -> Account:

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import make_user, stack_of_its_own
+from tests.e2e.conftest import make_user, relying_party, stack_of_its_own
 from tests.e2e.test_ping_push import BEARER, decide
 from tests.support import tls
 from tests.support.callback import CallbackServer
@@ -42,9 +42,8 @@ def metered(server_urls, webhook: WebhookReceiver, pki: tls.TestPKI,
 
 @pytest.fixture
 async def metered_rp(metered: Stack) -> AsyncIterator[RelyingParty]:
-    party = RelyingParty(metered.issuer)
-    yield party
-    await party.close()
+    async with relying_party(metered) as party:
+        yield party
 
 
 async def scrape(stack: Stack, service: str) -> Samples:

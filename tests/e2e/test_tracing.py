@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.e2e.conftest import Account, make_user, stack_of_its_own
+from tests.e2e.conftest import Account, make_user, relying_party, stack_of_its_own
 from tests.e2e.test_ping_push import BEARER, decide, start
 from tests.support import tls
 from tests.support.callback import CallbackServer
@@ -43,9 +43,8 @@ def traced(server_urls, receiver: OtlpReceiver, webhook: WebhookReceiver, pki: t
 
 @pytest.fixture
 async def traced_rp(traced: Stack) -> AsyncIterator[RelyingParty]:
-    party = RelyingParty(traced.issuer)
-    yield party
-    await party.close()
+    async with relying_party(traced) as party:
+        yield party
 
 
 def _trace_id(traceparent: str) -> str:
