@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-DeliveryMode = Literal["poll", "ping", "push"]
+from shared.domain.auth_request import DeliveryMode
 
 
 class Event(BaseModel):

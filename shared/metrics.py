@@ -15,7 +15,9 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-STATUSES = ("pending", "approved", "denied", "expired", "failed", "tokens_issued")
+from shared.domain.auth_request import Status
+
+STATUSES = tuple(Status)
 DELIVERY_MODES = ("poll", "ping", "push")
 CONSUMER_RESULTS = ("ok", "retried", "dead_lettered", "duplicate")
 DELIVERY_RESULTS = ("delivered", "retry", "failed")

@@ -28,10 +28,10 @@ from shared.crypto import DecryptionError, Secrets
 from shared.db import migrate
 from shared.db.listener import PgListener
 from shared.db.pool import connect, create_pool
+from shared.domain.auth_request import AuthRequest
 from shared.logging import configure_logging, get_logger
 from shared.loops import GaveUp, NotYet, retry_until
 from shared.management import Readiness, create_management_app, start_management
-from shared.repositories.auth_requests import AuthRequest
 from shared.settings import Settings, describe_invalid
 
 log = get_logger("ciba.runtime")

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from services.admin import commands, dlq
 from shared.db import migrate
+from shared.domain.auth_request import Status
 from shared.logging import configure_logging
 from shared.settings import Settings, describe_invalid
 
@@ -180,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     request.add_parser("show", help="a request's whole life: history, notification and delivery attempts").add_argument(
         "id", metavar="ID", help="its auth_req_id, or its id as `request list` prints it")
     listing = request.add_parser("list", help="requests, newest first: find a stuck sign-in")
-    listing.add_argument("--status", choices=["pending", "approved", "denied", "expired", "failed", "tokens_issued"],
+    listing.add_argument("--status", choices=[status.value for status in Status],
                          help="only requests in this state")
     listing.add_argument("--client", metavar="CLIENT_ID", help="only this client's requests")
     listing.add_argument("--user", metavar="USERNAME", help="only this user's requests")

@@ -26,6 +26,8 @@ from shared.crypto import Secrets, new_token
 from shared.db import migrate
 from shared.db.pool import connect
 from shared.domain import client_metadata, lifecycle, user_code
+from shared.domain.auth_request import AuthRequest
+from shared.domain.grant_types import CIBA_GRANT
 from shared.errors import InvalidClientMetadata
 from shared.jose import keys as signing_keys
 from shared.jose.keys import ALG_KTY
@@ -319,7 +321,7 @@ def _client(client: clients.Client) -> dict[str, Any]:
 
 
 async def client_add(settings: Settings, args: argparse.Namespace) -> Any:
-    raw = {"grant_types": [clients.CIBA_GRANT], **_metadata_given(args)}
+    raw = {"grant_types": [CIBA_GRANT], **_metadata_given(args)}
     secrets = _secrets(settings)
     secret = new_token(32)
     async with _db(settings) as conn:
@@ -419,7 +421,7 @@ async def keys_retire(settings: Settings, args: argparse.Namespace) -> Any:
     return _key(key, now)
 
 
-async def _find_request(conn: asyncpg.Connection, secrets: Secrets, given: str) -> auth_requests.AuthRequest:
+async def _find_request(conn: asyncpg.Connection, secrets: Secrets, given: str) -> AuthRequest:
     """A request by its auth_req_id, or by its id (a UUID, as `request list` prints it)."""
     request = None
     try:

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.gateway import tls, workers
 from services.gateway.app import add_management_routes, create_app
 from services.gateway.client_cache import ClientCache
+from services.gateway.client_keys import ClientKeyStore
 from services.gateway.context import Gateway
 from services.gateway.device import render
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
@@ -17,14 +18,13 @@ from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.db.batching import Batcher
 from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest
 from shared.domain.token_issuance import Minter
-from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import configure_logging, get_logger
 from shared.outbound import address_policy, create_session
 from shared.passwords import Passwords
 from shared.repositories import users
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.users import User
 from shared.runtime import Runtime, load_settings, run_service, start_watchers
 

@@ -26,14 +26,13 @@ from urllib.parse import unquote
 from aiohttp import web
 from joserfc.jwk import OctKey
 
-from services.gateway import mtls
+from services.gateway import jwt_checks, mtls
+from services.gateway.client_keys import ClientKeysUnavailable
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain import fapi_ciba
 from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, MTLS_AUTH_METHODS
 from shared.errors import InvalidClient, InvalidRequest
-from shared.jose import jwt_checks
-from shared.jose.client_keys import ClientKeysUnavailable
 from shared.logging import get_logger
 from shared.repositories import clients as clients_repo
 from shared.repositories import jtis

@@ -8,16 +8,16 @@ import aiohttp
 from aiohttp import web
 
 from services.gateway.client_cache import ClientCache
+from services.gateway.client_keys import ClientKeyStore
 from services.gateway.long_poll import RequestWaiters
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from shared.config.model import ServerConfig
 from shared.db.batching import Batcher
+from shared.domain.auth_request import AuthRequest
 from shared.domain.token_issuance import Minter
 from shared.errors import AccessDenied
-from shared.jose.client_keys import ClientKeyStore
 from shared.jose.keys import KeyRing
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.users import User
 from shared.runtime import Runtime
 

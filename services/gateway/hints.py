@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.gateway import jwt_checks
 from services.gateway.client_auth import verify_with_client_keys
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain.client_metadata import ASYMMETRIC_ALGS
 from shared.errors import ExpiredLoginHintToken, InvalidRequest, UnknownUserId
-from shared.jose import jwt_checks
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.repositories import users
 from shared.repositories.clients import Client

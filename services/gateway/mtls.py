@@ -39,13 +39,13 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from services.gateway.client_address import from_trusted_proxy
+from services.gateway.client_keys import ClientKeysUnavailable
 from services.gateway.context import Gateway
 from shared.domain import client_certificates
 from shared.domain.client_certificates import THUMBPRINT
 from shared.domain.client_metadata import MTLS_AUTH_METHODS
 from shared.domain.token_issuance import Binding
 from shared.errors import InvalidClient, InvalidRequest, InvalidToken
-from shared.jose.client_keys import ClientKeysUnavailable
 from shared.logging import get_logger
 from shared.repositories.clients import Client
 from shared.settings import Settings

@@ -16,12 +16,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from services.gateway import jwt_checks
 from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, verify_with_client_keys
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain import fapi_ciba
 from shared.errors import InvalidRequest
-from shared.jose import jwt_checks
 from shared.repositories import jtis
 from shared.repositories.clients import Client
 

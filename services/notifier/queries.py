@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import Connection
+from shared.domain.auth_request import Status
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ async def why_not(conn: Connection | asyncpg.Pool, *, consumer: str, message_id:
         return "the request no longer exists"
     if row["processed"]:
         return "event already processed"
-    if row["status"] != "pending":
+    if row["status"] != Status.PENDING:
         return f"the request is {row['status']}"
     if row["notified"]:
         return "already notified"

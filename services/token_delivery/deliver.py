@@ -19,12 +19,12 @@ from services.token_delivery import payloads, queries
 from shared import metrics
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS, backoff_delay
+from shared.domain.auth_request import AuthRequest
 from shared.domain.token_issuance import Minter
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
 from shared.outbound import CallResult, post_json
 from shared.repositories import attempts, auth_requests
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.runtime import Runtime
 from shared.urls import check_callback_url

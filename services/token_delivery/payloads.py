@@ -16,11 +16,11 @@ from typing import Any
 
 from shared.bus.consumer import GiveUp
 from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest
 from shared.domain.token_issuance import Minter, issue_for_request
 from shared.errors import AccessDenied, ExpiredToken, ProtocolError, TransactionFailed
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired, AuthRequestFailed
 from shared.repositories import auth_requests
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.runtime import Runtime
 

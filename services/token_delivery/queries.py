@@ -15,8 +15,8 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import Connection
+from shared.domain.auth_request import AuthRequest
 from shared.repositories import auth_requests, clients
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 
 

@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-DeliveryMode = Literal["poll", "ping", "push"]
+from shared.domain.auth_request import DeliveryMode
+
 SigningAlg = Literal["RS256", "PS256", "ES256"]
-DEFAULT_DELIVERY_MODES: tuple[DeliveryMode, ...] = ("poll", "ping", "push")
+DEFAULT_DELIVERY_MODES: tuple[DeliveryMode, ...] = tuple(DeliveryMode)
 DEFAULT_REQUEST_SIGNING_ALGS: tuple[SigningAlg, ...] = ("PS256", "ES256", "RS256")
 # An RFC 9396 authorization details type: a name or a URI, printable, without spaces.
 AuthorizationDetailsType = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]

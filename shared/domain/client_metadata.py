@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -17,14 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.config.model import AuthorizationDetailsType, ServerConfig, describe_validation_error
 from shared.domain import client_certificates, fapi_ciba
+from shared.domain.auth_request import DeliveryMode
 from shared.domain.claims import SCOPES_SUPPORTED
+from shared.domain.grant_types import CIBA_GRANT, SUPPORTED_GRANT_TYPES
 from shared.errors import InvalidClientMetadata
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.outbound import AddressPolicy, literal_address_refused
-from shared.repositories.clients import CIBA_GRANT, Client
+from shared.repositories.clients import Client
 from shared.urls import check_callback_url
 
-SUPPORTED_GRANT_TYPES = (CIBA_GRANT, "refresh_token")
 # RFC 8705 2: client authentication by the client's TLS certificate (services/gateway/mtls.py).
 MTLS_AUTH_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
 SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
@@ -56,7 +57,7 @@ class ClientMetadata(BaseModel):
     id_token_signed_response_alg: str = "RS256"
     # RFC 9449 5.2: every token request of the client must carry a DPoP proof.
     dpop_bound_access_tokens: bool = False
-    backchannel_token_delivery_mode: Literal["poll", "ping", "push"] | None = None
+    backchannel_token_delivery_mode: DeliveryMode | None = None
     backchannel_client_notification_endpoint: str | None = Field(default=None, max_length=2000)
     backchannel_authentication_request_signing_alg: str | None = None
     backchannel_user_code_parameter: bool = False

@@ -16,6 +16,7 @@ import asyncpg
 
 from shared import metrics, tracing
 from shared.db import Connection
+from shared.domain.auth_request import AuthRequest, Status
 from shared.events import (
     AuthRequestCreated,
     AuthRequestDecided,
@@ -23,7 +24,6 @@ from shared.events import (
     AuthRequestFailed,
 )
 from shared.repositories import auth_requests, device_refs, outbox, users
-from shared.repositories.auth_requests import AuthRequest
 
 # An operator's cancel (ciba-admin request cancel) is the one failure whose reason the client
 # is told: the others carry plugin and provider detail, kept for operators in the history.
@@ -59,7 +59,7 @@ async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
     try:
         await auth_requests.insert_announced_many(pool, created, service=service)
         for request in requests:
-            metrics.transition("pending", request.delivery_mode)
+            metrics.transition(Status.PENDING, request.delivery_mode)
         return [None] * len(requests)
     except asyncpg.IntegrityConstraintViolationError:
         if len(requests) == 1:
@@ -68,7 +68,7 @@ async def create_many(pool: asyncpg.Pool, requests: list[AuthRequest], *,
     for request, event in created:
         try:
             await auth_requests.insert_announced(pool, request, service=service, event=event)
-            metrics.transition("pending", request.delivery_mode)
+            metrics.transition(Status.PENDING, request.delivery_mode)
             outcomes.append(None)
         except asyncpg.IntegrityConstraintViolationError as exc:
             outcomes.append(exc)
@@ -90,7 +90,7 @@ async def create(conn: Connection, request: AuthRequest, *, service: str,
             if pending >= max_pending_per_user:
                 raise TooManyPending
             await auth_requests.insert_announced(conn, request, service=service, event=event)
-    metrics.transition("pending", request.delivery_mode)
+    metrics.transition(Status.PENDING, request.delivery_mode)
 
 
 async def decide(conn: Connection | asyncpg.Pool, request: AuthRequest, *, approved: bool,
@@ -123,7 +123,7 @@ async def expire_due(conn: Connection, *, now: datetime, limit: int,
                 AuthRequestExpired(request_id=request.id, delivery_mode=request.delivery_mode, occurred_at=now)
                 for request in expired])
     for request in expired:
-        metrics.transition("expired", request.delivery_mode)
+        metrics.transition(Status.EXPIRED, request.delivery_mode)
     return expired
 
 
@@ -141,7 +141,7 @@ async def fail(conn: Connection, request_id: UUID, *, reason: str, now: datetime
             AuthRequestFailed(request_id=request_id, delivery_mode=failed.delivery_mode,
                               reason=reason, occurred_at=now),
         )
-    metrics.transition("failed", failed.delivery_mode)
+    metrics.transition(Status.FAILED, failed.delivery_mode)
     return failed
 
 

@@ -20,12 +20,12 @@ from shared.config.model import ServerConfig
 from shared.crypto import Secrets, new_token
 from shared.db import Connection
 from shared.db.errors import UNAVAILABLE
+from shared.domain.auth_request import AuthRequest, Status
 from shared.jose import tokens as jose_tokens
 from shared.jose.keys import KeyRing
 from shared.logging import get_logger
 from shared.loops import GaveUp, retry_until
 from shared.repositories import auth_requests, tokens
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.repositories.tokens import TokenRecord
 
@@ -194,6 +194,6 @@ async def issue_for_request(conn: Connection | asyncpg.Pool, minter: Minter, req
         issued = True
     if not issued:
         return None
-    metrics.transition("tokens_issued", request.delivery_mode)
+    metrics.transition(Status.TOKENS_ISSUED, request.delivery_mode)
     metrics.stage("decided_to_tokens_issued", request.decided_at, now)
     return token_set

@@ -6,7 +6,7 @@ with RETURNING, so two racing transitions resolve exactly once: the loser gets `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,45 +16,11 @@ import asyncpg
 import orjson
 
 from shared.db import Connection
+from shared.domain.auth_request import AuthRequest, DeliveryMode, Status
 from shared.domain.slow_down import SLOW_DOWN_STEP_SEC
-from shared.events import DeliveryMode, Event
+from shared.events import Event
 from shared.repositories.outbox import OUTBOX_CHANNEL
 from shared.repositories.tokens import TokenRecord
-
-
-@dataclass(frozen=True)
-class AuthRequest:
-    id: UUID
-    auth_req_id_hash: bytes
-    auth_req_id_enc: str
-    client_id: str
-    sub: str
-    delivery_mode: DeliveryMode
-    scope: list[str]
-    acr_values: list[str] | None
-    binding_message: str | None
-    client_notification_token_enc: str | None
-    status: str
-    interval_sec: int | None
-    created_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
-    auth_time: datetime | None
-    acr: str | None
-    failure_reason: str | None
-    tokens_issued_at: datetime | None
-    push_payload_enc: str | None = None
-    delivery_state: str | None = None
-    reannounced: int = 0
-    # The trace the request began in (W3C traceparent, shared.tracing); None while tracing is off.
-    traceparent: str | None = None
-    # When a notification plugin last reached the user (decide() reads it, for the metrics).
-    notified_at: datetime | None = None
-    # The languages the client asked the device pages to speak (OIDC ui_locales), space-separated.
-    ui_locales: str | None = None
-    # RFC 9396: the authorization_details the client asked for (checked JSON objects), if any.
-    authorization_details: list[dict[str, Any]] | None = None
-
 
 _COLUMNS = (
     "id, auth_req_id_hash, auth_req_id_enc, client_id, sub, delivery_mode, scope, acr_values,"
@@ -66,8 +32,16 @@ _INSERT_COLUMNS = _COLUMNS.rsplit(", push_payload_enc", 1)[0]
 _R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def _request(values: Mapping[str, Any] | asyncpg.Record) -> AuthRequest:
+    """A stored request, its status and delivery mode read back into their enums."""
+    fields = dict(values)
+    fields["status"] = Status(fields["status"])
+    fields["delivery_mode"] = DeliveryMode(fields["delivery_mode"])
+    return AuthRequest(**fields)
+
+
 def _from_row(row: asyncpg.Record | None) -> AuthRequest | None:
-    return AuthRequest(**dict(row)) if row else None
+    return _request(row) if row else None
 
 
 def columns(alias: str) -> str:
@@ -80,7 +54,7 @@ _STORED_FIELDS = tuple(name for name in AuthRequest.__dataclass_fields__ if name
 
 def from_record(row: asyncpg.Record) -> AuthRequest:
     """The request out of a row that holds ``columns(...)`` (and maybe more)."""
-    return AuthRequest(**{name: row[name] for name in _STORED_FIELDS}, notified_at=row.get("notified_at"))
+    return _request({**{name: row[name] for name in _STORED_FIELDS}, "notified_at": row.get("notified_at")})
 
 
 async def insert(conn: Connection, req: AuthRequest) -> None:
@@ -223,7 +197,7 @@ async def record_poll(
         return None
     values = dict(row)
     too_fast, held_to = values.pop("too_fast"), values.pop("held_to")
-    return Poll(AuthRequest(**values), bool(too_fast), held_to if values["interval_sec"] is not None else None)
+    return Poll(_request(values), bool(too_fast), held_to if values["interval_sec"] is not None else None)
 
 
 async def decide(
@@ -252,7 +226,7 @@ async def decide(
                    (SELECT max(n.at) FROM notification_attempts n
                      WHERE n.auth_request_id = d.id AND n.outcome = 'sent') AS notified_at
               FROM decided d""",
-        request_id, "approved" if approved else "denied", now, auth_time, acr, service,
+        request_id, Status.APPROVED if approved else Status.DENIED, now, auth_time, acr, service,
         event.message_id, event.routing_key, event.model_dump_json(), REQUEST_CHANGED_CHANNEL, OUTBOX_CHANNEL,
         traceparent,
     )
@@ -394,13 +368,13 @@ async def search(conn: Connection | asyncpg.Pool, *, status: str | None, client_
     for row in rows:
         values = dict(row)
         name = values.pop("username")
-        listed.append(Listed(AuthRequest(**values), name))
+        listed.append(Listed(_request(values), name))
     return listed
 
 
 async def pending_for_user(conn: Connection | asyncpg.Pool, sub: str) -> list[AuthRequest]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM auth_requests WHERE sub = $1 AND status = 'pending'", sub)
-    return [AuthRequest(**dict(row)) for row in rows]
+    return [_request(row) for row in rows]
 
 
 async def count_pending_for_user(conn: Connection | asyncpg.Pool, sub: str, now: datetime) -> int:
@@ -448,7 +422,7 @@ async def claim_unannounced(conn: Connection, *, created_before: datetime, max_r
          RETURNING {_R_COLUMNS}""",
         created_before, max_reannounce, limit,
     )
-    return [AuthRequest(**dict(row)) for row in rows]
+    return [_request(row) for row in rows]
 
 
 async def claim_notification(conn: Connection | asyncpg.Pool, request_id: UUID, now: datetime,

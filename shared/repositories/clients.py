@@ -9,10 +9,10 @@ from typing import Any
 import asyncpg
 
 from shared.db import Connection
-from shared.events import DeliveryMode
+from shared.domain.auth_request import DeliveryMode
+from shared.domain.grant_types import CIBA_GRANT
 
 CLIENTS_CHANNEL = "ciba_clients"
-CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,12 @@ def columns(alias: str, prefix: str) -> str:
     return ", ".join(f"{alias}.{c.strip()} AS {prefix}{c.strip()}" for c in _COLUMNS.split(","))
 
 
-def from_record(row: Any, prefix: str) -> Client:
-    return Client(**{name: row[prefix + name] for name in Client.__dataclass_fields__})
+def from_record(row: Any, prefix: str = "") -> Client:
+    """The client out of a row that holds ``columns(..., prefix)`` (or its own columns)."""
+    fields = {name: row[prefix + name] for name in Client.__dataclass_fields__}
+    mode = fields["backchannel_token_delivery_mode"]
+    fields["backchannel_token_delivery_mode"] = DeliveryMode(mode) if mode is not None else None
+    return Client(**fields)
 
 
 async def insert(conn: Connection, client: Client) -> None:
@@ -127,9 +131,9 @@ async def remove(conn: Connection | asyncpg.Pool, client_id: str) -> bool:
 
 async def get(conn: Connection | asyncpg.Pool, client_id: str) -> Client | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE client_id = $1", client_id)
-    return Client(**dict(row)) if row else None
+    return from_record(row) if row else None
 
 
 async def list_all(conn: Connection | asyncpg.Pool) -> list[Client]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM clients ORDER BY created_at")
-    return [Client(**dict(row)) for row in rows]
+    return [from_record(row) for row in rows]

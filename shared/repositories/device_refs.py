@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 
 from shared.db import Connection
+from shared.domain.auth_request import AuthRequest
 from shared.repositories import auth_requests
-from shared.repositories.auth_requests import AuthRequest
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 
 from shared.db import Connection
-
-FINISHED = ("approved", "denied", "expired", "failed", "tokens_issued")
+from shared.domain.auth_request import FINISHED
 
 
 async def archive_finished_requests(conn: Connection | asyncpg.Pool, cutoff: datetime, limit: int,

@@ -234,7 +234,7 @@ async def test_a_request_whose_client_vanished_fails_alone_in_its_batch(gateway)
     from uuid import uuid4
 
     from shared.domain import lifecycle
-    from shared.repositories.auth_requests import AuthRequest
+    from shared.domain.auth_request import AuthRequest
 
     user = await add_user(gateway)
     now = gateway.rt.clock.now()

@@ -14,9 +14,9 @@ from services.gateway.context import Gateway
 from shared import totp
 from shared.clock import FrozenClock
 from shared.crypto import new_token
+from shared.domain.auth_request import AuthRequest
 from shared.passwords import hash_password
 from shared.repositories import auth_requests, device_refs, users
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.users import User
 from tests.support.browser import Page, parse_forms
 from tests.support.gateway_client import CIBA_GRANT, Client, add_user, register

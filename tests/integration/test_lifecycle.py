@@ -17,10 +17,10 @@ from services.request_processor import expiry_sweep
 from shared.clock import FrozenClock
 from shared.crypto import Secrets, new_token
 from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest
 from shared.events import parse_event
 from shared.repositories import auth_requests, clients, device_refs, users
 from shared.repositories import config as config_repo
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 from shared.repositories.users import User
 from shared.settings import DEVELOPMENT_SECRET_KEY

@@ -17,10 +17,10 @@ from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.connection import Bus
 from shared.bus.consumer import AUTH_REQ_HEADER
 from shared.crypto import new_token
+from shared.domain.auth_request import AuthRequest
 from shared.events import AuthRequestDecided, AuthRequestFailed, parse_event
 from shared.logging import auth_req_fingerprint
 from shared.repositories import auth_requests, clients, outbox, users
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 from shared.repositories.users import User
 from shared.runtime import Runtime

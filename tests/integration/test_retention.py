@@ -18,8 +18,8 @@ from prometheus_client import REGISTRY
 
 from services.request_processor import retention as retention_job
 from shared.clock import FrozenClock
+from shared.domain.auth_request import AuthRequest
 from shared.repositories import auth_requests, clients, retention, users
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 from shared.repositories.users import User
 from shared.runtime import Runtime, open_runtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.acr import ACR_VALUES_SUPPORTED, required_level
+from services.gateway.acr import ACR_VALUES_SUPPORTED, required_level
 
 
 def test_pwd_and_mfa_are_supported() -> None:

@@ -20,6 +20,7 @@ from services.gateway.grants.ciba import check_exchangeable
 from services.gateway.hints import choose_hint
 from shared.config.model import ServerConfig
 from shared.domain import fapi_ciba
+from shared.domain.auth_request import AuthRequest
 from shared.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -33,7 +34,6 @@ from shared.errors import (
     TransactionFailed,
     UnauthorizedClient,
 )
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import CIBA_GRANT, Client
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

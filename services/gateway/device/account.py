@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway.acr import MFA, PASSWORD
 from services.gateway.context import Gateway, gateway
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
@@ -25,7 +26,6 @@ from services.gateway.device.forms import read_page_form
 from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import PAGE_HEADERS, render, render_message
 from shared.crypto import new_token
-from shared.domain.acr import MFA, PASSWORD
 from shared.domain.attempts_limit import ACCOUNT_LOGIN
 from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, check_format
 from shared.logging import get_logger

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from services.gateway.acr import MFA, required_level
 from services.gateway.context import Gateway, gateway
 from services.gateway.device import locale
 from services.gateway.device import session as cookies
@@ -30,12 +31,11 @@ from services.gateway.device.render import PageGone, render, render_message
 from shared import metrics
 from shared.crypto import new_token
 from shared.domain import lifecycle
-from shared.domain.acr import MFA, required_level
 from shared.domain.attempts_limit import DEVICE_LOGIN
+from shared.domain.auth_request import AuthRequest, Status
 from shared.domain.authorization_details import flatten
 from shared.logging import bind_request, get_logger
 from shared.repositories import device_refs, users
-from shared.repositories.auth_requests import AuthRequest
 
 MAX_FAILED_LOGINS = 5
 SCOPE_LABELS = {
@@ -85,9 +85,9 @@ async def _load(gw: Gateway, ref: str) -> Page:
     now = gw.rt.clock.now()
     # An expired request reads as expired, before and after the expiry sweep marked it (and
     # used up its links).
-    expired = request is not None and (request.status == "expired"
-                                       or (request.status == "pending" and request.expires_at <= now))
-    if not expired and (request is None or row.used_at is not None or request.status != "pending"):
+    expired = request is not None and (request.status is Status.EXPIRED
+                                       or (request.status is Status.PENDING and request.expires_at <= now))
+    if not expired and (request is None or row.used_at is not None or request.status is not Status.PENDING):
         raise PageGone(410, _("This request is closed"),
                        _("This sign-in request has already been answered or has ended."))
     if expired:
@@ -235,7 +235,7 @@ async def decide(request: web.Request) -> web.Response:
                               status=410)
     with bind_request(auth_req_id=gw.rt.auth_req_id(decided)):
         log.info("auth_request_decided", decision=decided.status)
-    if decided.status == "approved":
+    if decided.status is Status.APPROVED:
         response = render_message(_("Approved"),
                                   _("You approved the request from %(client)s. You can return to the other "
                                     "device.") % {"client": page.client_name}, status=200)

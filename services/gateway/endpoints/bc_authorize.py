@@ -18,17 +18,18 @@ from uuid import uuid4
 from aiohttp import web
 
 from services.gateway import hints, request_object
+from services.gateway.acr import ACR_VALUES_SUPPORTED
 from services.gateway.client_auth import authenticate_client
 from services.gateway.context import Gateway, check_feature_enabled, gateway
 from services.gateway.device import locale
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared import metrics, tracing
-from shared.config.model import DeliveryMode, ServerConfig
+from shared.config.model import ServerConfig
 from shared.crypto import new_token
 from shared.domain import fapi_ciba, lifecycle, user_code
-from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.attempts_limit import USER_CODE
+from shared.domain.auth_request import AuthRequest, DeliveryMode, Status
 from shared.domain.authorization_details import registered_types, validate
 from shared.errors import (
     InvalidBindingMessage,
@@ -40,7 +41,6 @@ from shared.errors import (
     UnauthorizedClient,
 )
 from shared.logging import bind_request, get_logger
-from shared.repositories.auth_requests import AuthRequest
 from shared.repositories.clients import Client
 from shared.repositories.users import User
 
@@ -198,7 +198,7 @@ async def handle(request: web.Request) -> web.Response:
         auth_req_id_enc=secrets.encrypt(auth_req_id), client_id=client.client_id, sub=user.sub,
         delivery_mode=mode, scope=scopes, acr_values=acr_values, binding_message=binding_message,
         client_notification_token_enc=secrets.encrypt(notification_token) if notification_token else None,
-        status="pending", interval_sec=interval, created_at=now,
+        status=Status.PENDING, interval_sec=interval, created_at=now,
         expires_at=now + timedelta(seconds=expires_in), decided_at=None, auth_time=None,
         acr=None, failure_reason=None, tokens_issued_at=None, traceparent=tracing.current_traceparent(),
         ui_locales=locale.well_formed_ui_locales(params.get("ui_locales")),

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway import jwt_checks
 from services.gateway.client_auth import authenticate_client
 from services.gateway.context import Gateway, check_feature_enabled, gateway
 from services.gateway.forms import read_form
 from services.gateway.middleware import NO_STORE
 from shared.config.model import ServerConfig
 from shared.errors import InvalidRequest, UnauthorizedClient, UnknownUserId
-from shared.jose import jwt_checks
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.logging import get_logger
 from shared.repositories import devices, users

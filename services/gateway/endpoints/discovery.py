@@ -11,16 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway import mtls
+from services.gateway.acr import ACR_VALUES_SUPPORTED
 from services.gateway.context import gateway
 from services.gateway.device import locale
 from services.gateway.dpop import DPOP_ALGS
 from shared.config.model import ServerConfig
 from shared.domain import fapi_ciba
-from shared.domain.acr import ACR_VALUES_SUPPORTED
 from shared.domain.claims import CLAIMS_SUPPORTED, SCOPES_SUPPORTED
 from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, MTLS_AUTH_METHODS, SUPPORTED_AUTH_METHODS
+from shared.domain.grant_types import SUPPORTED_GRANT_TYPES
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
-from shared.repositories.clients import CIBA_GRANT
 from shared.settings import Settings
 
 PATH = "/.well-known/openid-configuration"
@@ -46,7 +46,7 @@ def metadata(issuer: str, config: ServerConfig, settings: Settings | None = None
         "scopes_supported": list(SCOPES_SUPPORTED),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "response_types_supported": RESPONSE_TYPES_SUPPORTED,
-        "grant_types_supported": [CIBA_GRANT, "refresh_token"],
+        "grant_types_supported": list(SUPPORTED_GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(SUPPORTED_SIGNING_ALGS),
         "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),

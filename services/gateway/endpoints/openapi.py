@@ -19,8 +19,8 @@ from services.gateway.client_auth import JWT_BEARER
 from services.gateway.context import gateway
 from shared.domain.claims import SCOPES_SUPPORTED
 from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS
+from shared.domain.grant_types import CIBA_GRANT
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
-from shared.repositories.clients import CIBA_GRANT
 
 PATH = "/openapi.json"
 OPENAPI_VERSION = "3.1.0"

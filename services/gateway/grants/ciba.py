@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from services.gateway.long_poll import Applied
 from shared import metrics
 from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest, Status
+from shared.domain.grant_types import CIBA_GRANT
 from shared.domain.token_issuance import BEARER, Binding, issue_for_request
 from shared.errors import (
     AccessDenied,
@@ -29,8 +31,7 @@ from shared.errors import (
 )
 from shared.logging import bind_request, get_logger
 from shared.repositories import auth_requests
-from shared.repositories.auth_requests import AuthRequest
-from shared.repositories.clients import CIBA_GRANT, Client
+from shared.repositories.clients import Client
 
 GRANT_TYPE = CIBA_GRANT
 log = get_logger("ciba.gateway")
@@ -60,7 +61,7 @@ async def _exchange(gw: Gateway, client: Client, auth_req_id: str, binding: Bind
 
 
 def _is_waiting(request: AuthRequest, now: datetime) -> bool:
-    return request.status == "pending" and request.expires_at > now
+    return request.status is Status.PENDING and request.expires_at > now
 
 
 async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime, applied: Applied) -> AuthRequest:
@@ -73,7 +74,7 @@ async def _hold(gw: Gateway, request: AuthRequest, wait: int, now: datetime, app
     with gw.waiters.subscription(str(request.id)) as changed:
         # Re-read once subscribed: a decision may have landed since the poll was stamped.
         current = await auth_requests.get(gw.rt.pool, request.id)
-        if current is None or current.status != "pending":
+        if current is None or current.status is not Status.PENDING:
             return current or request
         try:
             await asyncio.wait_for(asyncio.shield(changed), timeout)
@@ -88,26 +89,26 @@ def check_exchangeable(request: AuthRequest, now: datetime, *, too_fast: bool, i
     return when the request's tokens may be issued now. Pure: tests/unit/test_protocol_rules.py
     walks its table."""
     match request.status:
-        case "expired":
+        case Status.EXPIRED:
             raise ExpiredToken("the auth_req_id has expired")
-        case "pending" if request.expires_at <= now:
+        case Status.PENDING if request.expires_at <= now:
             raise ExpiredToken("the auth_req_id has expired")
-        case "pending" if too_fast:
+        case Status.PENDING if too_fast:
             metrics.RATE_LIMITED.labels("token_poll_interval").inc()
             raise SlowDown(f"poll at most every {interval} seconds")
-        case "pending":
+        case Status.PENDING:
             raise AuthorizationPending("the user has not yet decided")
-        case "denied":
+        case Status.DENIED:
             raise AccessDenied("the user denied the request")
-        case "failed":
+        case Status.FAILED:
             raise TransactionFailed(lifecycle.failure_for_client(request.failure_reason))
-        case "tokens_issued":
+        case Status.TOKENS_ISSUED:
             raise InvalidGrant("tokens were already issued for this auth_req_id")
-        case "approved":
+        case Status.APPROVED:
             if now > request.expires_at + timedelta(seconds=grant_extra_sec):
                 raise ExpiredToken("the grant has expired")
-        case other:
-            raise AssertionError(f"unknown request status {other!r}")
+        case unknown:
+            assert_never(unknown)
 
 
 async def _answer(gw: Gateway, client: Client, request: AuthRequest, now: datetime, binding: Binding, *,
