@@ -27,7 +27,7 @@ from aiohttp import web
 from joserfc.jwk import OctKey
 
 from services.gateway import jwt_checks, mtls
-from services.gateway.client_keys import ClientKeysUnavailable
+from services.gateway.client_keys import verify_signed_by_client
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain import fapi_ciba
@@ -206,16 +206,4 @@ async def _verify_assertion(gw: Gateway, client: Client, assertion: str) -> dict
         return jwt_checks.verify(assertion, key, allowed_algs(client, HMAC_ALGS))
     # FAPI-CIBA: PS256 or ES256 only (an RS256 assertion fails like a bad signature).
     algorithms = fapi_ciba.algorithms(allowed_algs(client, ASYMMETRIC_ALGS), gw.rt.config, client)
-    return await verify_with_client_keys(gw, client, assertion, algorithms)
-
-
-async def verify_with_client_keys(gw: Gateway, client: Client, token: str, algorithms: list[str]) -> dict[str, Any]:
-    """Verify with the client's registered keys, refetching its jwks_uri once on an unknown kid."""
-    try:
-        keys = await gw.client_keys.keys(client)
-        try:
-            return jwt_checks.verify(token, keys, algorithms)
-        except jwt_checks.UnknownKeyId:
-            return jwt_checks.verify(token, await gw.client_keys.keys(client, refresh=True), algorithms)
-    except ClientKeysUnavailable as exc:
-        raise jwt_checks.JwtRejected(f"the client's keys are unavailable: {exc}") from None
+    return await verify_signed_by_client(gw.client_keys, client, assertion, algorithms)

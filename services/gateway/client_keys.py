@@ -13,12 +13,13 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from services.gateway import jwt_checks
 from shared.logging import get_logger
 from shared.outbound import ResponseTooLarge, read_body
 from shared.repositories.clients import Client
@@ -30,6 +31,25 @@ MAX_JWKS_BYTES = 64 * 1024
 
 class ClientKeysUnavailable(Exception):
     """The client has no usable keys (none registered, or its jwks_uri failed)."""
+
+
+class KeySource(Protocol):
+    """Where a client's public keys come from (ClientKeyStore; a dict of sets in unit tests)."""
+
+    async def keys(self, client: Client, *, refresh: bool = False) -> KeySet: ...
+
+
+async def verify_signed_by_client(source: KeySource, client: Client, token: str,
+                                  algorithms: list[str]) -> dict[str, Any]:
+    """Verify with the client's registered keys, refetching its jwks_uri once on an unknown kid."""
+    try:
+        keys = await source.keys(client)
+        try:
+            return jwt_checks.verify(token, keys, algorithms)
+        except jwt_checks.UnknownKeyId:
+            return jwt_checks.verify(token, await source.keys(client, refresh=True), algorithms)
+    except ClientKeysUnavailable as exc:
+        raise jwt_checks.JwtRejected(f"the client's keys are unavailable: {exc}") from None
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway import jwt_checks
-from services.gateway.client_auth import verify_with_client_keys
+from services.gateway.client_keys import verify_signed_by_client
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain.client_metadata import ASYMMETRIC_ALGS
@@ -48,7 +48,7 @@ async def _login_hint_token_subject(gw: Gateway, client: Client, token: str) -> 
     """A JWT signed with a key of the client; its ``subject`` claim is
     ``{"subject_type": T, T: value}`` with T one of backchannelLoginHintClaims."""
     try:
-        claims = await verify_with_client_keys(gw, client, token, list(ASYMMETRIC_ALGS))
+        claims = await verify_signed_by_client(gw.client_keys, client, token, list(ASYMMETRIC_ALGS))
     except jwt_checks.JwtRejected as exc:
         raise InvalidRequest(f"login_hint_token: {exc}") from None
     exp = claims.get("exp")

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.gateway import jwt_checks
-from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, verify_with_client_keys
+from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS
+from services.gateway.client_keys import verify_signed_by_client
 from services.gateway.context import Gateway
 from services.gateway.forms import Form
 from shared.domain import fapi_ciba
@@ -65,7 +66,7 @@ async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict[str,
     algorithms = allowed_algorithms(gw, client)
     if not algorithms:
         raise jwt_checks.JwtRejected("the client's signing alg is no longer accepted by this server")
-    claims = await verify_with_client_keys(gw, client, token, algorithms)
+    claims = await verify_signed_by_client(gw.client_keys, client, token, algorithms)
     if claims.get("iss") != client.client_id:
         raise jwt_checks.JwtRejected("iss must be the client_id")
     jwt_checks.check_audience(claims, {gw.issuer})
