@@ -12,7 +12,7 @@
 # postgres  localhost/ciba-postgres:15         mmdebstrap: postgresql-15 (deploy/images/postgres)
 # rabbitmq  localhost/ciba-rabbitmq:3          mmdebstrap: rabbitmq-server (deploy/images/rabbitmq)
 # ciba      localhost/ciba-server:dev          deploy/Dockerfile on localhost/ciba-python, from
-#                                              wheels built here into deploy/wheels
+#                                              requirements.lock's wheels, fetched into deploy/wheels
 #
 # Then point Compose and the tests at them:
 #   CIBA_POSTGRES_IMAGE=localhost/ciba-postgres:15 CIBA_RABBITMQ_IMAGE=localhost/ciba-rabbitmq:3 \
@@ -100,9 +100,11 @@ rabbitmq_image() {
 ciba_image() {
     python_image
     if [[ "${WHEELS:-}" != keep ]]; then
-        say "deploy/wheels: pip wheel . (the product, every dependency, and what builds it)"
+        say "deploy/wheels: pip wheel (requirements.lock's dependencies, and what builds the product)"
         rm -f deploy/wheels/*.whl
-        "$PYTHON" -m pip wheel --quiet --wheel-dir deploy/wheels '.[otel]' 'setuptools>=69' wheel
+        # The files the lock's hashes name: the image installs them with --require-hashes.
+        "$PYTHON" -m pip wheel --quiet --wheel-dir deploy/wheels --require-hashes -r requirements.lock
+        "$PYTHON" -m pip wheel --quiet --wheel-dir deploy/wheels --no-deps 'setuptools>=69' wheel
     fi
     build "$CIBA_IMAGE" deploy/Dockerfile --build-arg "BASE_IMAGE=$PYTHON_IMAGE" \
         --build-arg "BUILDER_IMAGE=$PYTHON_BUILD_IMAGE" \
