@@ -6,7 +6,6 @@ tunes at run time (the server properties) lives in Postgres instead: see ``share
 
 from __future__ import annotations
 
-import base64
 import functools
 import ipaddress
 import os
@@ -23,14 +22,9 @@ from pydantic_settings import (
 )
 
 from shared.passwords import Argon2Params
+from shared.secret_settings import DEVELOPMENT_SECRET_KEY, check_master_keys, read_secret_files
 
-# A fixed key for development only: a production process refuses to start without its own.
-DEVELOPMENT_SECRET_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZC11c2U="
-
-
-# The settings that hold secrets (a key, a token, a password inside a URL): each may also be
-# read from a file, ``CIBA_<NAME>_FILE`` (a Docker or Kubernetes secret mount).
-SECRET_SETTINGS = ("secret_key", "secret_keys", "admin_token", "database_url", "amqp_url")
+__all__ = ["DEVELOPMENT_SECRET_KEY", "MANAGEMENT_PORTS", "Settings", "describe_invalid"]
 
 
 class Settings(BaseSettings):
@@ -53,26 +47,8 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, data: Any) -> Any:
-        """``CIBA_<NAME>_FILE`` for the secret settings: the file's content, stripped of the
-        surrounding whitespace an editor or ``echo`` leaves."""
-        if not isinstance(data, dict):
-            return data
-        for name in SECRET_SETTINGS:
-            variable = f"CIBA_{name.upper()}"
-            path = os.environ.get(f"{variable}_FILE")
-            if not path:
-                continue
-            if os.environ.get(variable):
-                raise ValueError(f"{variable} and {variable}_FILE are both set: keep one")
-            if name in data:
-                continue  # given explicitly
-            try:
-                with open(path, encoding="utf-8") as file:
-                    data[name] = file.read().strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-                raise ValueError(f"{variable}_FILE: cannot read {path}: {reason}") from None
-        return data
+        """``CIBA_<NAME>_FILE`` for the secret settings (shared.secret_settings)."""
+        return read_secret_files(data) if isinstance(data, dict) else data
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/ciba"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
@@ -227,10 +203,7 @@ class Settings(BaseSettings):
                              "only from those addresses")
         if self.tls_client_verify_header is not None and self.tls_client_cert_header is None:
             raise ValueError("CIBA_TLS_CLIENT_VERIFY_HEADER needs CIBA_TLS_CLIENT_CERT_HEADER")
-        for key in keys:
-            _check_fernet_key(key)
-        if len(set(keys)) != len(keys):
-            raise ValueError("CIBA_SECRET_KEYS names a key twice")
+        check_master_keys(keys)
         return self
 
     def _configured_keys(self) -> list[str]:
@@ -283,16 +256,6 @@ def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddres
 
 # Default management ports, one per service so that all four can run on one host.
 MANAGEMENT_PORTS = {"gateway": 9180, "request-processor": 9181, "notifier": 9182, "token-delivery": 9183}
-
-_FERNET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=$")
-
-
-def _check_fernet_key(value: str) -> None:
-    if not _FERNET_KEY.match(value) or len(base64.urlsafe_b64decode(value)) != 32:
-        raise ValueError(
-            "CIBA_SECRET_KEY must be 32 random bytes in url-safe base64 "
-            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-        )
 
 
 def describe_invalid(exc: ValidationError) -> str:
