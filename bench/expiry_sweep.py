@@ -62,10 +62,10 @@ async def run(server_dsn: str, count: int) -> None:
         configure_logging("request-processor", "json", "info", stream=open(os.devnull, "w"))  # noqa: SIM115
         await load(dsn, count, Secrets(settings.secret_key_bytes).encrypt(new_token(32)))
         async with open_runtime(settings, "request-processor") as rt:
+            chunk = rt.config.backchannelRequestsProcessorJobChunkSize
             started = time.perf_counter()
-            expired = await sweep_once(rt)
+            expired = await sweep_once(rt.pool, rt.clock, chunk=chunk, service=rt.service)
             elapsed = time.perf_counter() - started
-        chunk = rt.config.backchannelRequestsProcessorJobChunkSize
         print(f"expired {expired} of {count} in {elapsed:.2f} s: {expired / elapsed:,.0f} requests/s "
               f"(chunks of {chunk})")
     finally:

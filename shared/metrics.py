@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shared.domain.auth_request import Status
+from shared.domain.auth_request import DeliveryMode, Status
 
 STATUSES = tuple(Status)
 DELIVERY_MODES = ("poll", "ping", "push")
@@ -104,7 +104,7 @@ def start(service: str, *, pool_state: Callable[[], tuple[int, int, int]] | None
             CONSUMER_MESSAGES.labels(service, result)
         CONSUMER_HANDLE.labels(service)
     if service == "token-delivery":
-        for mode in ("ping", "push"):
+        for mode in (DeliveryMode.PING, DeliveryMode.PUSH):
             for result in DELIVERY_RESULTS:
                 DELIVERY_ATTEMPTS.labels(mode, result)
     if service == "gateway":

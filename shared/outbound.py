@@ -27,7 +27,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -35,9 +35,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from shared import tracing
-
-if TYPE_CHECKING:
-    from shared.runtime import Runtime
+from shared.config.model import ServerConfig
 
 MAX_RESPONSE_BODY = 64 * 1024
 RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -127,10 +125,9 @@ class AddressPolicy:
         return True
 
 
-def address_policy(rt: Runtime) -> AddressPolicy:
+def address_policy(config: ServerConfig, *, development: bool) -> AddressPolicy:
     """Loopback is reachable in development; private networks only when the operator says so."""
-    return AddressPolicy(allow_private=rt.config.notificationEndpointAllowPrivateNetworks,
-                         allow_loopback=rt.settings.development)
+    return AddressPolicy(allow_private=config.notificationEndpointAllowPrivateNetworks, allow_loopback=development)
 
 
 class GuardedResolver(AbstractResolver):

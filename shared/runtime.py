@@ -24,11 +24,10 @@ from shared import metrics, tracing
 from shared.clock import Clock, SystemClock
 from shared.config.live import LiveConfig
 from shared.config.model import ServerConfig
-from shared.crypto import DecryptionError, Secrets
+from shared.crypto import Secrets
 from shared.db import migrate
 from shared.db.listener import PgListener
 from shared.db.pool import connect, create_pool
-from shared.domain.auth_request import AuthRequest
 from shared.logging import configure_logging, get_logger
 from shared.loops import GaveUp, NotYet, retry_until
 from shared.management import Readiness, create_management_app, start_management
@@ -59,14 +58,6 @@ class Runtime:
     @property
     def config(self) -> ServerConfig:
         return self.live_config.current
-
-    def auth_req_id(self, request: AuthRequest) -> str | None:
-        """The plain auth_req_id of a stored request, for logs and callbacks."""
-        try:
-            return self.secrets.decrypt(request.auth_req_id_enc)
-        except DecryptionError:
-            log.error("auth_req_id_undecryptable", auth_request=str(request.id))
-            return None
 
     def start_side_task(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` beside the service's work, supervised: if it ends before the process

@@ -12,42 +12,74 @@ the request moves to failed. Devices a plugin reports as unregistered are remove
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import aiohttp
 
-from services.notifier import queries
 from services.notifier.plugins.base import (
     NotificationContext,
     NotificationResult,
     NotifiedUser,
+    Notifier,
     RegisteredDevice,
 )
-from services.notifier.plugins.registry import NotifierRegistry, UnknownNotifier
+from services.notifier.plugins.registry import UnknownNotifier
+from services.notifier.queries import Claim, InHand, Sent
 from shared import metrics
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS
-from shared.crypto import new_token
+from shared.clock import Clock
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets, new_token
 from shared.db.batching import Batcher
 from shared.domain import lifecycle
 from shared.events import AnyEvent, AuthRequestCreated
 from shared.logging import get_logger
-from shared.repositories import attempts, auth_requests, devices
-from shared.runtime import Runtime
+from shared.repositories import attempts
 
 log = get_logger("ciba.notification")
 
 DEFAULT_PLUGIN_TIMEOUT_SEC = 15.0
 
 
+class Notifications(Protocol):
+    """What the notifier reads and records (services.notifier.stores.PostgresNotifications)."""
+
+    async def take_in_hand(self, claims: list[Claim], *, now: datetime, hold: timedelta) -> list[InHand | None]:
+        """For each claim, the request it now holds for ``hold``, or None when there is nothing to do."""
+        ...
+
+    async def why_not(self, message_id: UUID, request_id: UUID) -> str: ...
+
+    async def record_sent(self, sent: list[Sent]) -> list[bool]:
+        """For each, whether it was recorded (False: another delivery of its event was first)."""
+        ...
+
+    async def release_claim(self, request_id: UUID) -> None: ...
+
+    async def forget_devices(self, device_ids: list[UUID], sub: str) -> int: ...
+
+    async def record_attempt(self, request_id: UUID, *, attempt: int, notifier: str, outcome: str, detail: str,
+                             at: datetime) -> None: ...
+
+
+class Plugins(Protocol):
+    """The notification plugins by name (services.notifier.plugins.registry.NotifierRegistry)."""
+
+    def get(self, name: str) -> Notifier:
+        """The plugin, or UnknownNotifier."""
+        ...
+
+
 def authorization_url(issuer: str, ref: str) -> str:
     return f"{issuer}/device/{ref}"
 
 
-async def run_plugin(plugin: Any, ctx: NotificationContext, timeout: float) -> NotificationResult:
+async def run_plugin(plugin: Notifier, ctx: NotificationContext, timeout: float) -> NotificationResult:
     """A plugin that raises, or runs past ``timeout``, has failed (and is retried)."""
     try:
         return await asyncio.wait_for(plugin.notify(ctx), timeout)
@@ -68,26 +100,39 @@ def notifier_names(config: dict[str, Any]) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
+def give_up_or_retry(failures: list[NotificationResult]) -> GiveUp | RetryLater:
+    """Every plugin failed: give up only when none of the failures could pass on a retry."""
+    summary = "; ".join(f.detail for f in failures)
+    if all(f.permanent for f in failures):
+        return GiveUp(summary)
+    return RetryLater(summary)
+
+
 class NotifyUser:
     consumer = "notifier"
     routing_keys = CONSUMERS[consumer]
     checks_processed = True  # take_in_hand skips an event already processed
 
-    def __init__(self, rt: Runtime, http: aiohttp.ClientSession,
-                 registry: NotifierRegistry | None = None) -> None:
-        self.rt = rt
+    def __init__(self, store: Notifications, plugins: Plugins, http: aiohttp.ClientSession, *, secrets: Secrets,
+                 clock: Clock, config: Callable[[], ServerConfig], issuer: str, service: str) -> None:
+        self.store = store
+        self.plugins = plugins
         self.http = http
-        self.registry = registry or NotifierRegistry()
+        """Handed to the plugins, in their NotificationContext."""
+        self.secrets = secrets
+        self.clock = clock
+        self.config = config
+        """The live configuration, read once per message."""
+        self.issuer = issuer
+        self.service = service
         # The messages in hand take their requests, and record their outcomes, together.
-        self._claims: Batcher[queries.Claim, queries.InHand | None] = Batcher(self._take_in_hand)
-        self._sent: Batcher[queries.Sent, bool] = Batcher(
-            lambda sent: queries.record_sent(self.rt.pool, sent, consumer=self.consumer))
+        self._claims: Batcher[Claim, InHand | None] = Batcher(self._take_in_hand)
+        self._sent: Batcher[Sent, bool] = Batcher(store.record_sent)
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
         if not isinstance(event, AuthRequestCreated):
             return
-        rt = self.rt
-        config: dict[str, Any] = rt.config.cibaEndUserNotificationConfig
+        config = self.config()
         # One notifier at a time per request: a late event and its re-announcement must not
         # reach the user twice. The holder of the claim owns the outcome. The claim belongs to
         # the event, so when a notifier dies (or loses the database) mid-way, the redelivered
@@ -96,100 +141,89 @@ class NotifyUser:
         # (cibaNotificationRecoveryAfterSec is longer than any hold). Each attempt gets a fresh
         # device-page reference.
         ref = new_token(32)
-        in_hand = await self._claims.submit(queries.Claim(event.message_id, event.request_id, rt.secrets.hash(ref)))
+        in_hand = await self._claims.submit(Claim(event.message_id, event.request_id, self.secrets.hash(ref)))
         if in_hand is None:
-            reason = await queries.why_not(rt.pool, consumer=self.consumer, message_id=event.message_id,
-                                           request_id=event.request_id)
+            reason = await self.store.why_not(event.message_id, event.request_id)
             log.info("notification_not_needed", reason=reason)
             return
         try:
             await self._notify(in_hand, ref, config, delivery)
         except BaseException:
-            await auth_requests.release_notification_claim(rt.pool, in_hand.request_id)
+            await self.store.release_claim(in_hand.request_id)
             raise
 
-    async def _notify(self, request: queries.InHand, ref: str, config: dict[str, Any],
-                      delivery: Delivery) -> None:
-        rt = self.rt
+    async def _notify(self, request: InHand, ref: str, config: ServerConfig, delivery: Delivery) -> None:
+        """Try the configured plugins in order until one reaches the user."""
+        notification = config.cibaEndUserNotificationConfig
         context = partial(
             NotificationContext,
             notification_id=str(request.request_id),
-            authorization_url=authorization_url(rt.settings.issuer, ref),
+            authorization_url=authorization_url(self.issuer, ref),
             binding_message=request.binding_message,
             client_name=request.client_name,
             scope=request.scope,
             acr_values=request.acr_values,
             user=NotifiedUser(request.sub, request.username, request.email, request.phone_number),
-            devices=[RegisteredDevice(str(d.id), rt.secrets.decrypt(d.token_enc), d.last_registered_at)
+            devices=[RegisteredDevice(str(d.id), self.secrets.decrypt(d.token_enc), d.last_registered_at)
                      for d in request.devices],
             expires_at=request.expires_at,
             ui_locales=(request.ui_locales or "").split(),
             attempt=delivery.attempt,
             http=self.http,
-            extras={"backchannelClientId": rt.config.backchannelClientId,
-                    "backchannelRedirectUri": rt.config.backchannelRedirectUri},
+            extras={"backchannelClientId": config.backchannelClientId,
+                    "backchannelRedirectUri": config.backchannelRedirectUri},
         )
         failures: list[NotificationResult] = []
-        for name in notifier_names(config):
+        for name in notifier_names(notification):
             result = await self._try(name, context(
-                config=dict(config.get(name) or {}), log=log.bind(notifier=name)), config)
+                config=dict(notification.get(name) or {}), log=log.bind(notifier=name)), notification)
             await self._forget_devices(request.sub, result)
             metrics.NOTIFICATION_ATTEMPTS.labels(name, "sent" if result.ok else "failed").inc()
             if result.ok:
                 await self._record_sent(request.request_id, delivery, name, result.detail)
-                metrics.stage("created_to_notified", request.created_at, rt.clock.now())
+                metrics.stage("created_to_notified", request.created_at, self.clock.now())
                 log.info("end_user_notified", notifier=name, attempt=delivery.attempt)
                 return
-            await self._record(request.request_id, delivery, name, "failed", result.detail)
+            await self.store.record_attempt(request.request_id, attempt=delivery.attempt, notifier=name,
+                                            outcome="failed", detail=result.detail[:500], at=self.clock.now())
             log.warning("end_user_notification_failed", notifier=name, detail=result.detail,
                         permanent=result.permanent, attempt=delivery.attempt)
             failures.append(result)
-        summary = "; ".join(f.detail for f in failures)
-        if all(f.permanent for f in failures):
-            raise GiveUp(summary)
-        raise RetryLater(summary)
+        raise give_up_or_retry(failures)
 
-    async def _take_in_hand(self, claims: list[queries.Claim]) -> list[queries.InHand | None]:
-        config: dict[str, Any] = self.rt.config.cibaEndUserNotificationConfig
-        hold = timedelta(seconds=plugin_timeout(config) * len(notifier_names(config)) + 5)
-        return await queries.take_in_hand(self.rt.pool, claims, consumer=self.consumer, now=self.rt.clock.now(),
-                                          hold=hold)
+    async def _take_in_hand(self, claims: list[Claim]) -> list[InHand | None]:
+        notification = self.config().cibaEndUserNotificationConfig
+        hold = timedelta(seconds=plugin_timeout(notification) * len(notifier_names(notification)) + 5)
+        return await self.store.take_in_hand(claims, now=self.clock.now(), hold=hold)
 
     async def _record_sent(self, request_id: UUID, delivery: Delivery, notifier: str, detail: str) -> None:
-        recorded = await self._sent.submit(queries.Sent(
-            delivery.event.message_id, request_id, delivery.attempt, notifier, detail[:500], self.rt.clock.now()))
+        recorded = await self._sent.submit(Sent(
+            delivery.event.message_id, request_id, delivery.attempt, notifier, detail[:500], self.clock.now()))
         if not recorded:
             raise AlreadyProcessed
         delivery.recorded = True
 
-    async def _try(self, name: str, ctx: NotificationContext, config: dict[str, Any]) -> NotificationResult:
+    async def _try(self, name: str, ctx: NotificationContext, notification: dict[str, Any]) -> NotificationResult:
         try:
-            plugin = self.registry.get(name)
+            plugin = self.plugins.get(name)
         except UnknownNotifier as exc:
             return NotificationResult.failed(str(exc))
-        return await run_plugin(plugin, ctx, plugin_timeout(config))
+        return await run_plugin(plugin, ctx, plugin_timeout(notification))
 
     async def _forget_devices(self, sub: str, result: NotificationResult) -> None:
         if result.unregistered_devices:
             ids = [UUID(device_id) for device_id in result.unregistered_devices]
-            removed = await devices.remove(self.rt.pool, ids, sub)
+            removed = await self.store.forget_devices(ids, sub)
             log.info("devices_unregistered", count=removed)
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
-        rt = self.rt
-        now = rt.clock.now()
+        now = self.clock.now()
         async with delivery.transaction() as conn:
-            names = ",".join(notifier_names(rt.config.cibaEndUserNotificationConfig))
+            names = ",".join(notifier_names(self.config().cibaEndUserNotificationConfig))
             await attempts.add_notification(conn, event.request_id, attempt=delivery.attempt,
                                             notifier=names, outcome="gave_up",
                                             detail=reason[:500], at=now)
-            failed = await lifecycle.fail(conn, event.request_id, now=now, service=rt.service,
+            failed = await lifecycle.fail(conn, event.request_id, now=now, service=self.service,
                                           reason=f"end-user notification failed: {reason}"[:500])
         if failed is not None:
             log.error("auth_request_failed", reason="end-user notification failed")
-
-    async def _record(self, request_id: Any, delivery: Delivery, name: str, outcome: str,
-                      detail: str) -> None:
-        await attempts.add_notification(self.rt.pool, request_id, attempt=delivery.attempt,
-                                        notifier=name, outcome=outcome, detail=detail[:500],
-                                        at=self.rt.clock.now())

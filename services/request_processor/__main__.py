@@ -10,6 +10,7 @@ from services.request_processor import backlog_metrics, expiry_sweep, housekeepi
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.bus.topology import declare_consumer_topology
+from shared.config.model import ServerConfig
 from shared.logging import get_logger
 from shared.runtime import Runtime, run_service, start_watchers
 
@@ -18,22 +19,27 @@ log = get_logger("ciba.request_processor")
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:
-    bus = await connect_bus(rt)
+    bus = await connect_bus(rt.settings, rt.service)
     try:  # the connection is closed however the start fails
         rt.readiness.add("rabbitmq", bus.ready)
         await declare_consumer_topology(bus.channel, bus.namespace, bus.exchange, bus.queue_type)
-        relay = OutboxRelay(rt.pool, bus, rt.secrets, rt.clock)
+        pool, clock, secrets = rt.pool, rt.clock, rt.secrets
+        relay = OutboxRelay(pool, bus, secrets, clock)
         relay.attach(rt.listener)
         await start_watchers(rt)
+
+        def config() -> ServerConfig:  # the live configuration: the loops see a change at their next round
+            return rt.config
+
         # Supervised: a loop that dies fails readiness and then the process (exit 1).
         loops = [
             rt.start_side_task(relay.run(stop), "outbox-relay"),
-            rt.start_side_task(expiry_sweep.run(rt, stop), "expiry-sweep"),
-            rt.start_side_task(recovery.run(rt, stop), "recovery"),
-            rt.start_side_task(housekeeping.run(rt, stop), "housekeeping"),
-            rt.start_side_task(retention.run(rt, stop), "retention"),
-            rt.start_side_task(vacuum.run(rt, stop), "vacuum"),
-            rt.start_side_task(backlog_metrics.run(rt.pool, bus, stop), "backlog-metrics"),
+            rt.start_side_task(expiry_sweep.run(pool, clock, config, rt.service, stop), "expiry-sweep"),
+            rt.start_side_task(recovery.run(pool, secrets, clock, config, stop), "recovery"),
+            rt.start_side_task(housekeeping.run(pool, clock, stop), "housekeeping"),
+            rt.start_side_task(retention.run(pool, clock, config, stop), "retention"),
+            rt.start_side_task(vacuum.run(pool, stop), "vacuum"),
+            rt.start_side_task(backlog_metrics.run(pool, bus, stop), "backlog-metrics"),
         ]
         await rt.serve_management()
         log.info("service_ready")

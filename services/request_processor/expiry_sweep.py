@@ -9,23 +9,26 @@ Rows are claimed with SKIP LOCKED, so replicas split the work.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import asyncpg
+
+from shared.clock import Clock
+from shared.config.model import ServerConfig
 from shared.domain import lifecycle
 from shared.logging import get_logger
 from shared.loops import run_periodically
-from shared.runtime import Runtime
 
 log = get_logger("ciba.expiry")
 
 
-async def sweep_once(rt: Runtime) -> int:
-    """Expire everything due now; returns how many requests expired."""
+async def sweep_once(pool: asyncpg.Pool, clock: Clock, *, chunk: int, service: str) -> int:
+    """Expire everything due now, ``chunk`` requests a transaction; returns how many expired.
+    The clock is read again for each chunk: a long sweep also takes what fell due meanwhile."""
     total = 0
     while True:
-        chunk = rt.config.backchannelRequestsProcessorJobChunkSize
-        async with rt.pool.acquire() as conn:
-            expired = await lifecycle.expire_due(conn, now=rt.clock.now(), limit=chunk,
-                                                 service=rt.service)
+        async with pool.acquire() as conn:
+            expired = await lifecycle.expire_due(conn, now=clock.now(), limit=chunk, service=service)
         # One line a chunk: a line a request cost 40 % of the sweep's time (100,000 requests
         # falling due at once), and each expiry is in the request's history and in the relay's
         # event_published line (with the auth_req_id) anyway. Per request at debug level.
@@ -38,6 +41,10 @@ async def sweep_once(rt: Runtime) -> int:
             return total
 
 
-async def run(rt: Runtime, stop: asyncio.Event) -> None:
-    await run_periodically(stop, "expiry_sweep", lambda: sweep_once(rt),
-                           lambda: rt.config.backchannelRequestsProcessorJobIntervalSec)
+async def run(pool: asyncpg.Pool, clock: Clock, config: Callable[[], ServerConfig], service: str,
+              stop: asyncio.Event) -> None:
+    """Sweep every job interval; both the interval and the chunk size follow the live configuration."""
+    await run_periodically(
+        stop, "expiry_sweep",
+        lambda: sweep_once(pool, clock, chunk=config().backchannelRequestsProcessorJobChunkSize, service=service),
+        lambda: config().backchannelRequestsProcessorJobIntervalSec)

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import asyncpg
 
 from shared import metrics
+from shared.clock import Clock
+from shared.config.model import ServerConfig
 from shared.logging import get_logger
 from shared.loops import run_periodically
 from shared.repositories import retention
-from shared.runtime import Runtime
 
 INTERVAL_SEC = 300.0
 CHUNK = 1000
@@ -42,16 +45,14 @@ async def _in_chunks(step: Callable[[], Awaitable[int]]) -> int:
     return total
 
 
-async def clean_once(rt: Runtime) -> dict[str, int]:
+async def clean_once(pool: asyncpg.Pool, config: ServerConfig, now: datetime) -> dict[str, int]:
     """One pass; the rows deleted per table."""
-    now = rt.clock.now()
-    config = rt.config
     cutoff = now - timedelta(days=config.cibaRetentionDays)
     audit_cutoff = now - timedelta(days=config.cibaAuditRetentionDays)
     deleted = {
-        "auth_requests": await _in_chunks(lambda: retention.archive_finished_requests(rt.pool, cutoff, CHUNK, now)),
-        "tokens": await _in_chunks(lambda: retention.delete_spent_tokens(rt.pool, cutoff, CHUNK)),
-        "auth_request_audit": await _in_chunks(lambda: retention.delete_old_audit(rt.pool, audit_cutoff, CHUNK)),
+        "auth_requests": await _in_chunks(lambda: retention.archive_finished_requests(pool, cutoff, CHUNK, now)),
+        "tokens": await _in_chunks(lambda: retention.delete_spent_tokens(pool, cutoff, CHUNK)),
+        "auth_request_audit": await _in_chunks(lambda: retention.delete_old_audit(pool, audit_cutoff, CHUNK)),
     }
     for table, count in deleted.items():
         if count:
@@ -61,5 +62,5 @@ async def clean_once(rt: Runtime) -> dict[str, int]:
     return deleted
 
 
-async def run(rt: Runtime, stop: asyncio.Event) -> None:
-    await run_periodically(stop, "retention", lambda: clean_once(rt), lambda: INTERVAL_SEC)
+async def run(pool: asyncpg.Pool, clock: Clock, config: Callable[[], ServerConfig], stop: asyncio.Event) -> None:
+    await run_periodically(stop, "retention", lambda: clean_once(pool, config(), clock.now()), lambda: INTERVAL_SEC)

@@ -18,7 +18,6 @@ import asyncpg
 
 from shared.logging import get_logger
 from shared.loops import run_periodically
-from shared.runtime import Runtime
 
 INTERVAL_SEC = 10.0
 DEAD_ROWS = 1_000  # as migration 0011 asks of autovacuum
@@ -45,18 +44,18 @@ async def vacuum_once(pool: asyncpg.Pool) -> list[str]:
     return vacuumed
 
 
-async def run(rt: Runtime, stop: asyncio.Event) -> None:
+async def run(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
     warned = False
 
     async def work() -> None:
         nonlocal warned
-        if await autovacuum_on(rt.pool):
+        if await autovacuum_on(pool):
             return
         if not warned:
             log.warning("autovacuum_off", advice="turn autovacuum on; until then the request-processor "
                                                  "vacuums " + ", ".join(TABLES))
             warned = True
-        vacuumed = await vacuum_once(rt.pool)
+        vacuumed = await vacuum_once(pool)
         if vacuumed:
             log.info("tables_vacuumed", tables=vacuumed)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from services.token_delivery.deliver import DeliverToClient
+from services.token_delivery.stores import PostgresCallbacks, PostgresPushTokens
 from shared.bus.service import consume_until_stopped
+from shared.config.model import ServerConfig
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import ensure_signing_keys, load_keyring
-from shared.outbound import address_policy, create_session
+from shared.outbound import address_policy, create_session, post_json
 from shared.runtime import Runtime, run_service
 
 SERVICE = "token-delivery"
@@ -20,11 +23,21 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
     keyring = await load_keyring(rt.pool, rt.secrets, rt.clock)
     keyring.attach(rt.listener)
     rt.start_side_task(keyring.watch(rt.pool), "key-watcher")
-    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
+
+    def config() -> ServerConfig:  # the live configuration, read once per message
+        return rt.config
+
+    development = rt.settings.development
+    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle,
+                          policy=lambda: address_policy(config(), development=development),
                           user_agent="ciba-token-delivery")
     async with http:
-        handler = DeliverToClient(rt, http, Minter(keyring, rt.secrets, rt.settings.issuer))
-        await consume_until_stopped(rt, stop, handler, lambda: rt.config.backchannelDeliveryMaxAttempts)
+        minter = Minter(keyring, rt.secrets, rt.settings.issuer)
+        handler = DeliverToClient(
+            PostgresCallbacks(rt.pool, consumer=DeliverToClient.consumer),
+            PostgresPushTokens(rt.pool, minter, service=rt.service), partial(post_json, http),
+            secrets=rt.secrets, clock=rt.clock, config=config, development=development)
+        await consume_until_stopped(rt, stop, handler, lambda: config().backchannelDeliveryMaxAttempts)
 
 
 def main() -> None:

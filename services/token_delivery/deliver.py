@@ -10,111 +10,152 @@ final word. What cannot be delivered is dead-lettered and recorded on the reques
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
 
-import aiohttp
-
-from services.token_delivery import payloads, queries
+from services.token_delivery import payloads
+from services.token_delivery.queries import Callback
 from shared import metrics
 from shared.bus.consumer import AlreadyProcessed, Delivery, GiveUp, RetryLater
 from shared.bus.topology import CONSUMERS, backoff_delay
-from shared.domain.auth_request import AuthRequest
-from shared.domain.token_issuance import Minter
+from shared.clock import Clock
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets
+from shared.domain.auth_request import AuthRequest, DeliveryMode
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
-from shared.outbound import CallResult, post_json
+from shared.outbound import CallResult
 from shared.repositories import attempts, auth_requests
 from shared.repositories.clients import Client
-from shared.runtime import Runtime
 from shared.urls import check_callback_url
 
 log = get_logger("ciba.delivery")
 
 
+class Callbacks(Protocol):
+    """What a callback reads and records (services.token_delivery.stores.PostgresCallbacks)."""
+
+    async def load(self, message_id: UUID, request_id: UUID) -> Callback | None:
+        """The request and its client, unless the event was processed or either is gone."""
+        ...
+
+    async def not_sent(self, request_id: UUID) -> None: ...
+
+    async def record_delivered(self, message_id: UUID, request_id: UUID, *, attempt: int, mode: str,
+                               status_code: int | None, detail: str, at: datetime) -> bool:
+        """The event processed and the callback done; False when another delivery recorded it."""
+        ...
+
+    async def record_attempt(self, request_id: UUID, *, attempt: int, mode: str, outcome: str,
+                             status_code: int | None, detail: str, at: datetime) -> None: ...
+
+
+class CallbackPoster(Protocol):
+    """``shared.outbound.post_json`` on the service's guarded session."""
+
+    async def __call__(self, url: str, payload: dict[str, Any], *, bearer: str, timeout: float) -> CallResult: ...
+
+
 class DeliverToClient:
     consumer = "token-delivery"
     routing_keys = CONSUMERS[consumer]
-    checks_processed = True  # queries.load skips an event already processed
+    checks_processed = True  # Callbacks.load skips an event already processed
 
-    def __init__(self, rt: Runtime, http: aiohttp.ClientSession, minter: Minter) -> None:
-        self.rt = rt
-        self.http = http
-        self.minter = minter
+    def __init__(self, callbacks: Callbacks, tokens: payloads.PushTokens, post: CallbackPoster, *,
+                 secrets: Secrets, clock: Clock, config: Callable[[], ServerConfig], development: bool) -> None:
+        self.callbacks = callbacks
+        self.tokens = tokens
+        self.post = post
+        self.secrets = secrets
+        self.clock = clock
+        self.config = config
+        """The live configuration, read once per message."""
+        self.development = development
 
     async def handle(self, event: AnyEvent, delivery: Delivery) -> None:
-        if event.delivery_mode == "poll":
+        if event.delivery_mode == DeliveryMode.POLL:
             delivery.no_effect()
             log.info("delivery_not_needed", reason="poll client fetches its result at /token")
             return
-        rt = self.rt
-        loaded = await queries.load(rt.pool, consumer=self.consumer, message_id=event.message_id,
-                                    request_id=event.request_id)
+        loaded = await self.callbacks.load(event.message_id, event.request_id)
         if loaded is None or not loaded.client.backchannel_client_notification_endpoint:
             log.info("delivery_not_needed", reason="already delivered, or the request or client no longer exists")
             return
         request, client = loaded.request, loaded.client
-        if (event.delivery_mode == "ping" and isinstance(event, AuthRequestExpired)
-                and not rt.config.backchannelPingOnExpiry):
-            await auth_requests.finish_delivery(rt.pool, request.id, "not_sent")
+        config = self.config()
+        if (event.delivery_mode == DeliveryMode.PING and isinstance(event, AuthRequestExpired)
+                and not config.backchannelPingOnExpiry):
+            await self.callbacks.not_sent(request.id)
             log.info("delivery_not_needed", reason="backchannelPingOnExpiry is off")
             return
-        deadline = request.expires_at + timedelta(seconds=rt.config.cibaGrantLifeExtraTimeSec)
-        if rt.clock.now() >= deadline:
+        deadline = request.expires_at + timedelta(seconds=config.cibaGrantLifeExtraTimeSec)
+        if self.clock.now() >= deadline:
             raise GiveUp("the request's lifetime ended before the callback could be made")
 
-        auth_req_id = rt.secrets.decrypt(request.auth_req_id_enc)
-        payload = await self._payload(event, request, client, auth_req_id)
-        result = await self._call(client, request, payload)
+        auth_req_id = self.secrets.decrypt(request.auth_req_id_enc)
+        payload = await self._payload(event, request, client, auth_req_id, config)
+        result = await self._call(client, request, payload, config)
         outcome = result.outcome if result.outcome in ("delivered", "retry") else "failed"
         metrics.DELIVERY_ATTEMPTS.labels(event.delivery_mode, outcome).inc()
         if result.outcome == "delivered":
-            if not await queries.record_delivered(
-                    rt.pool, consumer=self.consumer, message_id=event.message_id, request_id=request.id,
-                    attempt=delivery.attempt, mode=event.delivery_mode, status_code=result.status_code,
-                    detail=result.detail, at=rt.clock.now()):
-                raise AlreadyProcessed
-            delivery.recorded = True
-            if isinstance(event, AuthRequestDecided):
-                metrics.stage("decided_to_delivered", request.decided_at, rt.clock.now())
-            log.info("client_notified", delivery_mode=event.delivery_mode, status_code=result.status_code,
-                     attempt=delivery.attempt)
-            return
-        await attempts.add_delivery(rt.pool, request.id, attempt=delivery.attempt, mode=event.delivery_mode,
-                                    outcome=result.outcome, status_code=result.status_code,
-                                    detail=result.detail, at=rt.clock.now())
+            await self._delivered(event, request, delivery, result)
+        else:
+            await self._not_delivered(event, request, delivery, result, deadline)
+
+    async def _delivered(self, event: AnyEvent, request: AuthRequest, delivery: Delivery,
+                         result: CallResult) -> None:
+        if not await self.callbacks.record_delivered(
+                event.message_id, request.id, attempt=delivery.attempt, mode=event.delivery_mode,
+                status_code=result.status_code, detail=result.detail, at=self.clock.now()):
+            raise AlreadyProcessed
+        delivery.recorded = True
+        if isinstance(event, AuthRequestDecided):
+            metrics.stage("decided_to_delivered", request.decided_at, self.clock.now())
+        log.info("client_notified", delivery_mode=event.delivery_mode, status_code=result.status_code,
+                 attempt=delivery.attempt)
+
+    async def _not_delivered(self, event: AnyEvent, request: AuthRequest, delivery: Delivery, result: CallResult,
+                             deadline: datetime) -> None:
+        """Record the attempt, then give up on a final answer or one a retry cannot beat the
+        request's lifetime with; retry with back-off otherwise."""
+        await self.callbacks.record_attempt(request.id, attempt=delivery.attempt, mode=event.delivery_mode,
+                                            outcome=result.outcome, status_code=result.status_code,
+                                            detail=result.detail, at=self.clock.now())
         log.warning("client_notification_failed", delivery_mode=event.delivery_mode, detail=result.detail,
                     attempt=delivery.attempt, final=result.outcome == "final")
         if result.outcome == "final":
             raise GiveUp(result.detail)
         delay = backoff_delay(delivery.attempt)
-        if rt.clock.now() + timedelta(seconds=delay) >= deadline:
+        if self.clock.now() + timedelta(seconds=delay) >= deadline:
             raise GiveUp(f"{result.detail}; a retry would fall after the request's lifetime")
         raise RetryLater(result.detail, delay=delay)
 
-    async def _payload(self, event: AnyEvent, request: AuthRequest, client: Client,
-                       auth_req_id: str) -> dict[str, Any]:
-        if event.delivery_mode == "ping":
+    async def _payload(self, event: AnyEvent, request: AuthRequest, client: Client, auth_req_id: str,
+                       config: ServerConfig) -> dict[str, Any]:
+        if event.delivery_mode == DeliveryMode.PING:
             return payloads.ping(auth_req_id)
         if isinstance(event, AuthRequestDecided) and event.decision == "approved":
-            return await payloads.push_tokens(self.rt, self.minter, request, client, auth_req_id)
+            return await payloads.push_tokens(self.tokens, self.secrets, request, client, auth_req_id,
+                                              config=config, now=self.clock.now())
         return payloads.push_error(event, auth_req_id)
 
-    async def _call(self, client: Client, request: AuthRequest, payload: dict[str, Any]) -> CallResult:
+    async def _call(self, client: Client, request: AuthRequest, payload: dict[str, Any],
+                    config: ServerConfig) -> CallResult:
         url = client.backchannel_client_notification_endpoint or ""
-        problem = check_callback_url(url, development=self.rt.settings.development)
+        problem = check_callback_url(url, development=self.development)
         if problem:
             return CallResult("final", None, f"notification endpoint {problem}")
-        bearer = self.rt.secrets.decrypt(request.client_notification_token_enc or "")
-        return await post_json(self.http, url, payload, bearer=bearer,
-                               timeout=self.rt.config.backchannelDeliveryTimeoutSec)
+        bearer = self.secrets.decrypt(request.client_notification_token_enc or "")
+        return await self.post(url, payload, bearer=bearer, timeout=config.backchannelDeliveryTimeoutSec)
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
-        if event.delivery_mode == "poll":
+        if event.delivery_mode == DeliveryMode.POLL:
             return
         async with delivery.transaction() as conn:
             await attempts.add_delivery(conn, event.request_id, attempt=delivery.attempt,
                                         mode=event.delivery_mode, outcome="dead_lettered", status_code=None,
-                                        detail=reason[:500], at=self.rt.clock.now())
+                                        detail=reason[:500], at=self.clock.now())
             await auth_requests.finish_delivery(conn, event.request_id, "failed")
         log.error("client_notification_dead_lettered", reason=reason)

@@ -12,17 +12,33 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
 
 from shared.bus.consumer import GiveUp
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets
 from shared.domain import lifecycle
 from shared.domain.auth_request import AuthRequest
-from shared.domain.token_issuance import Minter, issue_for_request
+from shared.domain.token_issuance import TokenSet
 from shared.errors import AccessDenied, ExpiredToken, ProtocolError, TransactionFailed
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired, AuthRequestFailed
-from shared.repositories import auth_requests
 from shared.repositories.clients import Client
-from shared.runtime import Runtime
+
+
+class PushTokens(Protocol):
+    """Where the tokens of a push are minted and kept (services.token_delivery.stores)."""
+
+    async def issue(self, request: AuthRequest, client: Client, *, config: ServerConfig, now: datetime,
+                    auth_req_id: str) -> TokenSet | None:
+        """Mint the tokens and keep the payload encrypted on the request, atomically; None when
+        another delivery of the request minted them first."""
+        ...
+
+    async def kept_payload(self, request_id: UUID) -> str | None:
+        """The encrypted payload kept on the request, if the request and the payload remain."""
+        ...
 
 
 def ping(auth_req_id: str) -> dict[str, Any]:
@@ -48,21 +64,20 @@ def push_error(event: AnyEvent, auth_req_id: str) -> dict[str, Any]:
     return {"error_description": "", **_outcome(event).body(), "auth_req_id": auth_req_id}
 
 
-async def push_tokens(rt: Runtime, minter: Minter, request: AuthRequest, client: Client,
-                      auth_req_id: str) -> dict[str, Any]:
+async def push_tokens(tokens: PushTokens, secrets: Secrets, request: AuthRequest, client: Client,
+                      auth_req_id: str, *, config: ServerConfig, now: datetime) -> dict[str, Any]:
     """The push token payload: the kept one on a retry, else mint and keep it atomically."""
     if request.push_payload_enc:
-        return _kept(rt, request.push_payload_enc)
-    token_set = await issue_for_request(rt.pool, minter, request, client, config=rt.config, now=rt.clock.now(),
-                                        service=rt.service, push_auth_req_id=auth_req_id)
+        return _kept(secrets, request.push_payload_enc)
+    token_set = await tokens.issue(request, client, config=config, now=now, auth_req_id=auth_req_id)
     if token_set is not None:
         return {**token_set.as_response(), "auth_req_id": auth_req_id}
-    current = await auth_requests.get(rt.pool, request.id)  # another delivery minted them first
-    if current is None or current.push_payload_enc is None:
+    kept = await tokens.kept_payload(request.id)  # another delivery minted them first
+    if kept is None:
         raise GiveUp("tokens were already issued and are no longer held for delivery")
-    return _kept(rt, current.push_payload_enc)
+    return _kept(secrets, kept)
 
 
-def _kept(rt: Runtime, payload_enc: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(rt.secrets.decrypt(payload_enc))
+def _kept(secrets: Secrets, payload_enc: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(secrets.decrypt(payload_enc))
     return payload

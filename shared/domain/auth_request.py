@@ -12,6 +12,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from shared.crypto import DecryptionError, Secrets
+from shared.logging import get_logger
+
+log = get_logger("ciba.requests")
+
 
 class Status(StrEnum):
     """Where a request is in its life (shared.domain.lifecycle draws the machine)."""
@@ -69,3 +74,11 @@ class AuthRequest:
     authorization_details: list[dict[str, Any]] | None = None
 
 
+def auth_req_id_of(secrets: Secrets, request: AuthRequest) -> str | None:
+    """The plain auth_req_id of a stored request, for logs and callbacks; None (and an error
+    logged) when no master key decrypts it."""
+    try:
+        return secrets.decrypt(request.auth_req_id_enc)
+    except DecryptionError:
+        log.error("auth_req_id_undecryptable", auth_request=str(request.id))
+        return None

@@ -21,22 +21,27 @@ async def _lost_request(http, gateway):
     return request
 
 
+async def _recover(gateway) -> int:
+    rt = gateway.rt
+    return await recover_once(rt.pool, rt.secrets, rt.config, rt.clock.now())
+
+
 async def _outbox_events(gateway, request_id: uuid.UUID) -> int:
     return await gateway.rt.pool.fetchval("SELECT count(*) FROM outbox WHERE auth_request_id = $1", request_id)
 
 
 async def test_a_lost_request_is_re_announced_after_the_recovery_delay_only(http, gateway, clock) -> None:
     request = await _lost_request(http, gateway)
-    await recover_once(gateway.rt)
+    await _recover(gateway)
     assert await _outbox_events(gateway, request.id) == 0  # too young: its event may be on its way
     clock.advance(gateway.rt.config.cibaNotificationRecoveryAfterSec + 1)
-    await recover_once(gateway.rt)
+    await _recover(gateway)
     assert await _outbox_events(gateway, request.id) == 1
     body = await gateway.rt.pool.fetchval(
         "SELECT body FROM outbox WHERE auth_request_id = $1", request.id)
     assert body["type"] == "auth_request.created" and body["request_id"] == str(request.id)
     # While that event waits in the outbox, it is not announced again.
-    await recover_once(gateway.rt)
+    await _recover(gateway)
     assert await _outbox_events(gateway, request.id) == 1
 
 
@@ -44,7 +49,7 @@ async def test_re_announcement_stops_after_the_limit(http, gateway, clock) -> No
     request = await _lost_request(http, gateway)
     clock.advance(gateway.rt.config.cibaNotificationRecoveryAfterSec + 1)
     for _ in range(MAX_REANNOUNCE + 2):
-        await recover_once(gateway.rt)
+        await _recover(gateway)
         await gateway.rt.pool.execute("DELETE FROM outbox WHERE auth_request_id = $1", request.id)
     stored = await auth_requests.get(gateway.rt.pool, request.id)
     assert stored.reannounced == MAX_REANNOUNCE
@@ -55,7 +60,7 @@ async def test_a_notified_request_is_never_re_announced(http, gateway, clock) ->
     await attempts.add_notification(gateway.rt.pool, request.id, attempt=1, notifier="log", outcome="sent",
                                     detail=None, at=clock.now())
     clock.advance(gateway.rt.config.cibaNotificationRecoveryAfterSec + 1)
-    await recover_once(gateway.rt)
+    await _recover(gateway)
     assert await _outbox_events(gateway, request.id) == 0
 
 

@@ -45,6 +45,10 @@ async def rt(own_backing: Backing) -> AsyncIterator[Runtime]:
         await runtime.pool.execute("TRUNCATE auth_requests, tokens, auth_request_audit, users, clients CASCADE")
 
 
+async def _clean(rt: Runtime) -> dict[str, int]:
+    return await retention_job.clean_once(rt.pool, rt.config, rt.clock.now())
+
+
 async def _user_and_client(rt: Runtime) -> tuple[str, str]:
     tag = uuid.uuid4().hex[:8]
     async with rt.pool.acquire() as conn:
@@ -99,7 +103,7 @@ async def test_finished_requests_and_spent_tokens_go_after_retention_and_audit_a
     fresh = await _token(rt, sub, client_id, T0 - 2 * DAY, T0 - DAY)
     before = REGISTRY.get_sample_value("ciba_retention_deleted_total", {"table": "auth_requests"}) or 0
 
-    assert await retention_job.clean_once(rt) == {"auth_requests": 2, "tokens": 2, "auth_request_audit": 0}
+    assert await _clean(rt) == {"auth_requests": 2, "tokens": 2, "auth_request_audit": 0}
 
     assert [await _exists(rt, "auth_requests", r) for r in (done, denied, recent, stuck)] == [False, False, True, True]
     assert await auth_requests.history(rt.pool, done) == []  # cascaded
@@ -112,7 +116,7 @@ async def test_finished_requests_and_spent_tokens_go_after_retention_and_audit_a
 
     # A year on: the recent request is archived in turn, and every audit row is past its year.
     rt.clock.advance((366 * DAY).total_seconds())
-    assert await retention_job.clean_once(rt) == {"auth_requests": 1, "tokens": 1, "auth_request_audit": 3}
+    assert await _clean(rt) == {"auth_requests": 1, "tokens": 1, "auth_request_audit": 3}
     assert await retention.audit_of(rt.pool, done) is None
     assert await _exists(rt, "auth_requests", stuck)  # never while pending
     assert await _exists(rt, "tokens", live)  # a refresh token that neither expires nor was revoked
@@ -128,7 +132,7 @@ async def test_two_request_processors_share_the_work_and_delete_each_row_once(rt
              FROM generate_series(1, 2500) i""",
         client_id, sub, T0 - 60 * DAY)
 
-    first, second = await asyncio.gather(retention_job.clean_once(rt), retention_job.clean_once(rt))
+    first, second = await asyncio.gather(_clean(rt), _clean(rt))
 
     assert first["auth_requests"] + second["auth_requests"] == 2500
     assert await rt.pool.fetchval("SELECT count(*) FROM auth_request_audit") == 2500

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.outbound import AddressPolicy, literal_address_refused
+from shared.config.model import ServerConfig
+from shared.outbound import AddressPolicy, address_policy, literal_address_refused
 
 STRICT = AddressPolicy(allow_private=False, allow_loopback=False)
 DEVELOPMENT = AddressPolicy(allow_private=False, allow_loopback=True)
@@ -46,6 +47,17 @@ def test_address_policy(address: str, strict: bool, development: bool, open_: bo
     assert STRICT.allows(address) is strict
     assert DEVELOPMENT.allows(address) is development
     assert OPEN.allows(address) is open_
+
+
+@pytest.mark.parametrize(("allow_private_networks", "development", "policy"), [
+    (False, False, STRICT),
+    (False, True, DEVELOPMENT),  # loopback reachable in development only
+    (True, False, OPEN),  # private networks when notificationEndpointAllowPrivateNetworks says so
+])
+def test_the_policy_follows_the_operators_setting_and_the_environment(
+        allow_private_networks: bool, development: bool, policy: AddressPolicy) -> None:
+    config = ServerConfig(notificationEndpointAllowPrivateNetworks=allow_private_networks)
+    assert address_policy(config, development=development) == policy
 
 
 def _six_to_four(v4: str) -> str:
