@@ -8,10 +8,30 @@ renders them. A description is for the client: it never carries internal detail.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
-# RFC 6749 5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
-_NOT_ALLOWED_IN_DESCRIPTION = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+from pydantic import BaseModel, Field, StringConstraints
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
+
+# RFC 6749 5.2: error and error_description are limited to %x20-21 / %x23-5B / %x5D-7E.
+_ALLOWED = r"\x20\x21\x23-\x5b\x5d-\x7e"
+_NOT_ALLOWED_IN_DESCRIPTION = re.compile(f"[^{_ALLOWED}]")
+
+
+def _without_default(schema: JsonDict) -> None:
+    schema.pop("default", None)  # absent, never null, on the wire
+
+
+class ErrorBody(BaseModel):
+    """An OAuth 2.0 error response (RFC 6749 5.2, CIBA Core 11 and 13, RFC 7591 3.2.2, RFC 6750 3.1)."""
+
+    error: Annotated[str, StringConstraints(pattern=f"^[{_ALLOWED}]+$")] = Field(description="The error code.")
+    error_description: Annotated[str, StringConstraints(pattern=f"^[{_ALLOWED}]*$")] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra=_without_default,
+        description="Human-readable detail, in RFC 6749's character set (any other character is sent as ?).")
 
 
 class ProtocolError(Exception):
@@ -24,11 +44,14 @@ class ProtocolError(Exception):
         if status is not None:
             self.status = status
 
+    @classmethod
+    def at(cls, status: int) -> Answer:
+        """This error with another status than its class's, for ERRORS: ``SlowDown.at(429)``."""
+        return Answer(cls, status)
+
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error}
-        if self.description:
-            body["error_description"] = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description)
-        return body
+        description = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description) if self.description else None
+        return ErrorBody(error=self.error, error_description=description).model_dump(exclude_none=True)
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -236,8 +259,10 @@ class NotFound(ProtocolError):
 class MethodNotAllowed(InvalidRequest):
     """The route exists, but not for this method; Allow lists the ones it has."""
 
+    status = 405
+
     def __init__(self, allowed: str) -> None:
-        super().__init__("this method is not allowed here", status=405)
+        super().__init__("this method is not allowed here")
         self.allowed = allowed
 
     def headers(self) -> dict[str, str]:
@@ -250,3 +275,23 @@ class ServerError(ProtocolError):
     error = "server_error"
     status = 500
 
+
+@dataclass(frozen=True)
+class Answer:
+    """A protocol error as a route answers it: its class, and the HTTP status."""
+
+    error_class: type[ProtocolError]
+    status: int
+
+    @property
+    def code(self) -> str:
+        return self.error_class.error
+
+
+# A module's ERRORS: the errors its functions can raise, an Answer where a raise sets the status.
+Errors = tuple[type[ProtocolError] | Answer, ...]
+
+
+def answers(errors: Iterable[type[ProtocolError] | Answer]) -> list[Answer]:
+    """``errors`` as Answers, each once, in order."""
+    return list(dict.fromkeys(entry if isinstance(entry, Answer) else Answer(entry, entry.status) for entry in errors))

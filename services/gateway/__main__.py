@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.gateway import tls, workers
 from services.gateway.app import add_management_routes, create_app
+from services.gateway.client_auth import ClientAuthenticator
 from services.gateway.client_cache import ClientCache
 from services.gateway.client_keys import ClientKeyStore
 from services.gateway.context import Gateway
@@ -16,16 +17,24 @@ from services.gateway.device import render
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
-from shared.db.batching import Batcher
-from shared.domain import lifecycle
-from shared.domain.auth_request import AuthRequest
+from services.gateway.sender_constraint import SenderConstraints
+from services.gateway.stores.attempts import PostgresAttempts
+from services.gateway.stores.client_auth import PostgresClientSecrets
+from services.gateway.stores.clients import PostgresRegistrations
+from services.gateway.stores.device import PostgresAccounts, PostgresDeviceLinks
+from services.gateway.stores.devices import PostgresDevices
+from services.gateway.stores.dpop import PostgresSeenProofs
+from services.gateway.stores.grants import PostgresCibaRequests
+from services.gateway.stores.jtis import PostgresJtis
+from services.gateway.stores.requests import PostgresNewRequests
+from services.gateway.stores.tokens import PostgresTokens
+from services.gateway.stores.users import PostgresUsers
+from shared.domain.attempts_limit import USER_CODE
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.logging import configure_logging, get_logger
 from shared.outbound import address_policy, create_session
 from shared.passwords import Passwords
-from shared.repositories import users
-from shared.repositories.users import User
 from shared.runtime import Runtime, load_settings, run_service, start_watchers
 
 SERVICE = "gateway"
@@ -44,18 +53,33 @@ async def build_gateway(rt: Runtime) -> Gateway:
     clients.attach(rt.listener)
     waiters = RequestWaiters(max_held=rt.settings.long_poll_max_held)
     waiters.attach(rt.listener)
-    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle, policy=lambda: address_policy(rt),
+    http = create_session(ca_bundle=rt.settings.outbound_ca_bundle,
+                          policy=lambda: address_policy(rt.config, development=rt.settings.development),
                           user_agent="ciba-gateway")
     checks = PasswordChecks(Passwords(rt.settings.argon2_params), threads=rt.settings.password_check_threads,
                             max_waiting=rt.settings.password_check_queue)
-    new_requests: Batcher[AuthRequest, None] = Batcher(
-        lambda requests: lifecycle.create_many(rt.pool, requests, service=rt.service))
-    login_hints: Batcher[str, list[User]] = Batcher(
-        lambda hints: users.find_by_login_hints(rt.pool, hints, rt.config.backchannelLoginHintClaims))
-    return Gateway(rt=rt, clients=clients, keyring=keyring,
-                   minter=Minter(keyring, rt.secrets, rt.settings.issuer), waiters=waiters,
-                   client_keys=ClientKeyStore(http), rate_limiter=RateLimiter(), http=http,
-                   password_checks=checks, new_requests=new_requests, login_hints=login_hints)
+    minter = Minter(keyring, rt.secrets, rt.settings.issuer)
+    client_keys = ClientKeyStore(http)
+    client_auth = ClientAuthenticator(
+        clients=clients, client_secrets=PostgresClientSecrets(rt.pool), jtis=PostgresJtis(rt.pool), keys=client_keys,
+        secrets=rt.secrets, clock=rt.clock, config=lambda: rt.config, issuer=rt.settings.issuer, settings=rt.settings)
+    sender_constraints = SenderConstraints(
+        issuer=rt.settings.issuer, settings=rt.settings, secrets=rt.secrets, clock=rt.clock,
+        config=lambda: rt.config, seen_proofs=PostgresSeenProofs(rt.pool))
+    return Gateway(
+        rt=rt, clients=clients, keyring=keyring, minter=minter, waiters=waiters, client_keys=client_keys,
+        rate_limiter=RateLimiter(), http=http, password_checks=checks,
+        # /bc-authorize
+        new_requests=PostgresNewRequests(rt.pool, rt.service),
+        users=PostgresUsers(rt.pool, lambda: rt.config.backchannelLoginHintClaims),
+        user_code_attempts=PostgresAttempts(rt.pool, USER_CODE), jtis=PostgresJtis(rt.pool),
+        # registration, introspection, revocation, device registration
+        registrations=PostgresRegistrations(rt.pool), tokens=PostgresTokens(rt.pool), devices=PostgresDevices(rt.pool),
+        # /token and client authentication
+        client_auth=client_auth, sender_constraints=sender_constraints,
+        ciba_requests=PostgresCibaRequests(rt.pool, rt.secrets, minter, rt.service),
+        # the device pages
+        device_links=PostgresDeviceLinks(rt.pool), device_accounts=PostgresAccounts(rt.pool))
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

@@ -1,4 +1,4 @@
-"""The gateway's aiohttp application: every route in one table."""
+"""The gateway's aiohttp application: every protocol route in one table, and the device pages' sub-application."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from aiohttp import web
 
 from services.gateway import dpop
 from services.gateway.context import GATEWAY, Gateway
-from services.gateway.device import account, pages
+from services.gateway.device import PREFIX
+from services.gateway.device.app import create_pages_app
 from services.gateway.endpoints import (
     bc_authorize,
     client_configuration,
@@ -62,14 +63,13 @@ def create_app(gw: Gateway) -> web.Application:
     app.router.add_post(introspection.PATH, introspection.handle)
     app.router.add_get(userinfo.PATH, userinfo.handle)
     app.router.add_post(userinfo.PATH, userinfo.handle)
-    app.router.add_routes(account.routes())
-    app.router.add_get("/device/{ref}", pages.show)
-    app.router.add_post("/device/{ref}/login", pages.login)
-    app.router.add_post("/device/{ref}/decision", pages.decide)
     app.router.add_get("/health/live", health.live)
     app.router.add_get("/health/ready", health.ready)
     app.router.add_get(openapi.PATH, openapi.handle)
     app.router.add_post(device_registration.PATH, device_registration.handle)
+    pages = create_pages_app()
+    pages[GATEWAY] = gw
+    app.add_subapp(PREFIX, pages)
     return app
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.errors import InvalidRequest, InvalidToken
+from shared.errors import Errors, InvalidRequest, InvalidToken
+
+ERRORS: Errors = (InvalidRequest, InvalidToken)
 
 
 def bearer_token(request: web.Request, *, what: str = "access token", schemes: tuple[str, ...] = ("bearer",)) -> str:

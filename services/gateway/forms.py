@@ -10,9 +10,10 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from shared.errors import InvalidRequest
+from shared.errors import Errors, InvalidRequest
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+ERRORS: Errors = (InvalidRequest,)
 # Parameters whose value is JSON text in a form, and a JSON value in a request object's claims.
 JSON_PARAMETERS = frozenset({"authorization_details"})
 

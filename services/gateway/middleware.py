@@ -1,5 +1,6 @@
 """The gateway's middlewares: protocol errors rendered in one place, an access log that never
-records secrets, and the headers every response carries."""
+records secrets, and the headers every response carries. The device pages (a sub-application,
+services.gateway.device.app) render their errors as pages of their own, inside these."""
 
 from __future__ import annotations
 
@@ -16,14 +17,12 @@ from aiohttp import web
 
 from services.gateway.client_address import Network, client_address, from_trusted_proxy
 from services.gateway.context import GATEWAY, gateway
-from services.gateway.device import locale
-from services.gateway.device.locale import gettext as _
-from services.gateway.device.render import PageGone, render_message
 from services.gateway.long_poll import requested_wait
 from services.gateway.password_checks import ChecksBusy
 from shared import metrics, tracing
 from shared.db.errors import UNAVAILABLE
 from shared.errors import (
+    Errors,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -36,6 +35,10 @@ from shared.logging import get_logger
 
 # The OAuth error code an answer carried, kept on the response for the metrics.
 ERROR_CODE = web.ResponseKey("ciba_error", str)
+# What errors_middleware answers on any route of its application, whatever the handler
+# (services.gateway.endpoints.openapi documents them on every operation).
+ERRORS: Errors = (InvalidRequest, InvalidRequest.at(413), MethodNotAllowed, NotFound, SlowDown.at(429),
+                  TemporarilyUnavailable, ServerError)
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"})
 # What a proxy's X-Request-Id may look like to be taken (anything else gets a fresh id).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -51,51 +54,44 @@ def error_response(error: ProtocolError) -> web.Response:
     return response
 
 
-def _is_page(request: web.Request) -> bool:
-    return request.path.startswith("/device/")
-
-
-def _route_name(request: web.Request) -> str:
+def route_name(request: web.Request) -> str:
     """The route template (/device/{ref}), never the path itself: paths may carry secrets."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _unavailable(request: web.Request, exc: BaseException) -> web.Response:
-    log.warning("database_unavailable", route=_route_name(request), error=f"{type(exc).__name__}: {exc}"[:200])
-    error = TemporarilyUnavailable("the service is briefly unavailable; retry after Retry-After seconds")
-    if _is_page(request):
-        return render_message(_("Briefly unavailable"), _("The service is briefly unavailable. Please try again "
-                                                          "in a few seconds."), status=503, headers=error.headers())
-    return error_response(error)
+def database_unreachable(request: web.Request, exc: BaseException) -> TemporarilyUnavailable:
+    """Logged once, whoever renders it: what to answer while the database is unreachable."""
+    log.warning("database_unavailable", route=route_name(request), error=f"{type(exc).__name__}: {exc}"[:200])
+    return TemporarilyUnavailable("the service is briefly unavailable; retry after Retry-After seconds")
+
+
+def password_checks_busy(request: web.Request, busy: ChecksBusy) -> None:
+    """Logged and counted once, whoever renders it."""
+    log.warning("password_checks_busy", route=route_name(request), retry_after=busy.retry_after)
+    metrics.RATE_LIMITED.labels("password_checks").inc()
+
+
+def unhandled_error(request: web.Request) -> None:
+    """Logged (with the exception being handled), whoever renders the 500."""
+    log.exception("unhandled_error", route=route_name(request), method=request.method)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if _is_page(request):
-        locale.use(locale.negotiate(None, request.headers.get("Accept-Language")))
     try:
         return await handler(request)
     except ProtocolError as exc:
         return error_response(exc)
     except UNAVAILABLE as exc:
-        return _unavailable(request, exc)
-    except PageGone as gone:
-        return gone.response
+        return error_response(database_unreachable(request, exc))
     except ChecksBusy as busy:
-        log.warning("password_checks_busy", route=_route_name(request), retry_after=busy.retry_after)
-        metrics.RATE_LIMITED.labels("password_checks").inc()
-        if _is_page(request):
-            return render_message(_("Busy"), _("Too many sign-ins at once. Try again in %(seconds)s seconds.")
-                                  % {"seconds": busy.retry_after},
-                                  status=429, headers={"Retry-After": str(busy.retry_after)})
+        password_checks_busy(request, busy)
         return error_response(SlowDown("the server is busy; retry later", status=429,
                                        retry_after=busy.retry_after))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        if _is_page(request):
-            return render_message(exc.reason or "Error", exc.reason or "", status=exc.status)
         if exc.status == 413:
             return error_response(InvalidRequest("the request body is too large", status=413))
         if exc.status == 404:
@@ -104,10 +100,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(MethodNotAllowed(exc.headers.get("Allow", "")))
         return error_response(InvalidRequest(exc.reason, status=exc.status))
     except Exception:
-        log.exception("unhandled_error", route=_route_name(request), method=request.method)
-        if _is_page(request):
-            return render_message(_("Something went wrong"),
-                                  _("Please try again in a moment."), status=500)
+        unhandled_error(request)
         return error_response(ServerError("internal error"))
 
 
@@ -118,7 +111,12 @@ async def deadline_middleware(request: web.Request, handler: Handler) -> web.Str
 
     The handler runs as a task of its own and is only *asked* to stop: asyncpg answers a
     cancelled query by cancelling it on the server and cleaning up its connection, over the
-    same hanging network, which can take as long as the hang itself."""
+    same hanging network, which can take as long as the hang itself.
+
+    Each application installs it inside its own error rendering and bounds its own routes: a
+    sub-application's requests pass through the parent's on to the sub-application's."""
+    if request.match_info.apps[-1] is not request.app:
+        return await handler(request)
     gw = gateway(request)
     budget = gw.rt.settings.http_request_timeout_sec
     wait = requested_wait(request.headers.getall("Prefer", []))
@@ -177,7 +175,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         raise
     finally:
         elapsed = time.perf_counter() - started
-        route = _route_name(request)
+        route = route_name(request)
         log.info("http_request", method=request.method, route=route, status=status,
                  duration_ms=round(elapsed * 1000, 2), request_id=request_id,
                  client=client_address(request, proxies))
@@ -192,7 +190,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A server span per request, continuing the caller's ``traceparent`` (installed only while
     tracing is on). Named by the route template, never the path: paths may carry secrets."""
-    route = _route_name(request)
+    route = route_name(request)
     method = request.method if request.method in _METHODS else "other"
     with tracing.span(f"{method} {route}", headers=request.headers, kind="SERVER", attributes={
             "http.request.method": method, "http.route": route, "url.scheme": request.scheme}) as opened:

@@ -29,6 +29,7 @@ import binascii
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import unquote
@@ -39,13 +40,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from services.gateway.client_address import from_trusted_proxy
-from services.gateway.client_keys import ClientKeysUnavailable
-from services.gateway.context import Gateway
+from services.gateway.client_keys import ClientKeysUnavailable, KeySource
 from shared.domain import client_certificates
 from shared.domain.client_certificates import THUMBPRINT
 from shared.domain.client_metadata import MTLS_AUTH_METHODS
 from shared.domain.token_issuance import Binding
-from shared.errors import InvalidClient, InvalidRequest, InvalidToken
+from shared.errors import Errors, InvalidClient, InvalidRequest, InvalidToken
 from shared.logging import get_logger
 from shared.repositories.clients import Client
 from shared.settings import Settings
@@ -57,6 +57,7 @@ _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", 
 _NO_CERTIFICATE = ("", "(null)", "-")
 VERIFIED = "SUCCESS"
 BOUND_TOKENS = "tls_client_certificate_bound_access_tokens"
+ERRORS: Errors = (InvalidClient, InvalidRequest, InvalidToken)
 
 
 @dataclass(frozen=True)
@@ -149,20 +150,20 @@ def _from_proxy(request: web.Request, settings: Settings, header: str) -> Client
 # Client authentication (RFC 8705 2).
 
 
-async def authenticate(request: web.Request, gw: Gateway, client: Client) -> Client:
+async def authenticate(request: web.Request, client: Client, *, settings: Settings, now: datetime,
+                       keys: KeySource) -> Client:
     """``client`` (which registered tls_client_auth or self_signed_tls_client_auth) when this
     request's certificate authenticates it; InvalidClient, with the reason, otherwise."""
-    presented = client_certificate(request, gw.rt.settings)
+    presented = client_certificate(request, settings)
     if presented is None:
         raise InvalidClient("no client certificate was presented")
     certificate = presented.certificate
-    now = gw.rt.clock.now()
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         raise InvalidClient("the client certificate is expired or not yet valid")
     if client.token_endpoint_auth_method == "tls_client_auth":
         _check_pki(client, presented)
     else:
-        await _check_registered_key(gw, client, presented)
+        await _check_registered_key(keys, client, presented)
     return client
 
 
@@ -189,7 +190,7 @@ def _public_key_der(key: Any) -> bytes | None:
     return der
 
 
-async def _check_registered_key(gw: Gateway, client: Client, presented: ClientCertificate) -> None:
+async def _check_registered_key(keys: KeySource, client: Client, presented: ClientCertificate) -> None:
     """RFC 8705 2.2: the certificate's key is one of the client's (a jwks_uri is fetched again
     once, rate-limited, so a client can roll its certificate over)."""
     try:
@@ -198,10 +199,10 @@ async def _check_registered_key(gw: Gateway, client: Client, presented: ClientCe
         raise InvalidClient("the client certificate's key is of a kind this server does not read") from None
     for refresh in (False, True):
         try:
-            keys = await gw.client_keys.keys(client, refresh=refresh)
+            registered = await keys.keys(client, refresh=refresh)
         except ClientKeysUnavailable as exc:
             raise InvalidClient(f"the client's keys are unavailable: {exc}") from None
-        if any(_public_key_der(key) == wanted for key in keys.keys):
+        if any(_public_key_der(key) == wanted for key in registered.keys):
             return
         if client.jwks is not None:
             break  # registered inline: nothing to fetch again
@@ -211,7 +212,7 @@ async def _check_registered_key(gw: Gateway, client: Client, presented: ClientCe
 # Certificate-bound access tokens (RFC 8705 3).
 
 
-def binding_at_token(request: web.Request, gw: Gateway, client: Client) -> Binding | None:
+def binding_at_token(request: web.Request, settings: Settings, client: Client) -> Binding | None:
     """At /token (both grants): the tokens are bound to the certificate of this connection
     when the client registered tls_client_certificate_bound_access_tokens or authenticated
     with its certificate. A client that registered for bound tokens and presents no
@@ -222,7 +223,7 @@ def binding_at_token(request: web.Request, gw: Gateway, client: Client) -> Bindi
     wants = client.metadata.get(BOUND_TOKENS) is True
     if not wants and client.token_endpoint_auth_method not in MTLS_AUTH_METHODS:
         return None
-    presented = client_certificate(request, gw.rt.settings)
+    presented = client_certificate(request, settings)
     if presented is None:
         if wants:
             raise InvalidRequest(f"the client registered {BOUND_TOKENS}: present its certificate")
@@ -230,9 +231,9 @@ def binding_at_token(request: web.Request, gw: Gateway, client: Client) -> Bindi
     return Binding(cnf={THUMBPRINT: presented.thumbprint})
 
 
-def check_presenter(request: web.Request, gw: Gateway, expected: str) -> None:
+def check_presenter(request: web.Request, settings: Settings, expected: str) -> None:
     """At a resource: the certificate of this request must be the one the token is bound to."""
-    presented = client_certificate(request, gw.rt.settings)
+    presented = client_certificate(request, settings)
     if presented is None:
         raise InvalidToken("the access token is bound to a client certificate: present it")
     if not hmac.compare_digest(presented.thumbprint.encode(), str(expected).encode()):

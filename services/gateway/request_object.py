@@ -14,25 +14,29 @@ typed as a client assertion is refused here, so neither can be replayed as the o
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from services.gateway import jwt_checks
 from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS
-from services.gateway.client_keys import verify_signed_by_client
-from services.gateway.context import Gateway
+from services.gateway.client_keys import KeySource, verify_signed_by_client
 from services.gateway.forms import Form
+from shared.config.model import ServerConfig
 from shared.domain import fapi_ciba
-from shared.errors import InvalidRequest
-from shared.repositories import jtis
+from shared.errors import Errors, InvalidRequest
 from shared.repositories.clients import Client
 
 MAX_LIFETIME_SEC = 3600
+ERRORS: Errors = (InvalidRequest,)
 # draft-ietf-oauth-rfc7523bis: the typ of a client assertion, never a request object's.
 ASSERTION_TYP = "client-authentication+jwt"
 
 
-def allowed_algorithms(gw: Gateway, client: Client) -> list[str]:
-    config = gw.rt.config
+class UsedJtis(Protocol):
+    async def use(self, client_id: str, purpose: str, jti: str, expires_at: datetime) -> bool:
+        """Record the jti; False when this client already used it, for any purpose."""
+
+
+def allowed_algorithms(config: ServerConfig, client: Client) -> list[str]:
     supported = fapi_ciba.algorithms(config.backchannelAuthenticationRequestSigningAlgValuesSupported, config, client)
     registered = client.backchannel_authentication_request_signing_alg
     if registered is not None:
@@ -40,7 +44,8 @@ def allowed_algorithms(gw: Gateway, client: Client) -> list[str]:
     return supported
 
 
-async def read_parameters(gw: Gateway, client: Client, form: Form) -> Form:
+async def read_parameters(client: Client, form: Form, *, client_keys: KeySource, jtis: UsedJtis, issuer: str,
+                          config: ServerConfig, now: datetime) -> Form:
     """The authentication request parameters: from the signed request when the client sent
     one (or must send one), else from the form."""
     token = form.get("request")
@@ -54,26 +59,28 @@ async def read_parameters(gw: Gateway, client: Client, form: Form) -> Form:
     if beside:
         raise InvalidRequest(f"{', '.join(beside)} must be inside the signed request, not beside it")
     try:
-        claims = await _verified_claims(gw, client, token)
+        claims = await _verified_claims(client, token, client_keys=client_keys, jtis=jtis, issuer=issuer,
+                                        config=config, now=now)
     except jwt_checks.JwtRejected as exc:
         raise InvalidRequest(f"request: {exc}") from None
     return Form.from_claims(claims, AUTH_REQUEST_PARAMETERS)
 
 
-async def _verified_claims(gw: Gateway, client: Client, token: str) -> dict[str, Any]:
+async def _verified_claims(client: Client, token: str, *, client_keys: KeySource, jtis: UsedJtis, issuer: str,
+                           config: ServerConfig, now: datetime) -> dict[str, Any]:
     if str(jwt_checks.peek(token).header.get("typ", "")).lower() == ASSERTION_TYP:
         raise jwt_checks.JwtRejected("a client assertion is not a signed authentication request")
-    algorithms = allowed_algorithms(gw, client)
+    algorithms = allowed_algorithms(config, client)
     if not algorithms:
         raise jwt_checks.JwtRejected("the client's signing alg is no longer accepted by this server")
-    claims = await verify_signed_by_client(gw.client_keys, client, token, algorithms)
+    claims = await verify_signed_by_client(client_keys, client, token, algorithms)
     if claims.get("iss") != client.client_id:
         raise jwt_checks.JwtRejected("iss must be the client_id")
-    jwt_checks.check_audience(claims, {gw.issuer})
-    lifetime = jwt_checks.check_lifetime(claims, gw.rt.clock.now(), max_lifetime=MAX_LIFETIME_SEC,
+    jwt_checks.check_audience(claims, {issuer})
+    lifetime = jwt_checks.check_lifetime(claims, now, max_lifetime=MAX_LIFETIME_SEC,
                                          require_iat=True, require_nbf=True)
     jti = jwt_checks.require_string(claims, "jti")
     expires = datetime.fromtimestamp(lifetime.exp + jwt_checks.LEEWAY_SEC, UTC)
-    if not await jtis.use(gw.rt.pool, client.client_id, "request_object", jti, expires):
+    if not await jtis.use(client.client_id, "request_object", jti, expires):
         raise jwt_checks.JwtRejected("this jti was already used")
     return claims

@@ -8,39 +8,68 @@ so the grants and the resources see one ``Binding`` and one check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from services.gateway import dpop, mtls
-from services.gateway.context import Gateway
+from services.gateway.dpop_proof import ProofCheck, SeenProofs
+from shared.clock import Clock
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets
 from shared.domain.client_certificates import THUMBPRINT
 from shared.domain.token_issuance import BEARER, Binding
+from shared.errors import Errors, InvalidRequest, InvalidToken
 from shared.repositories.clients import Client
 from shared.repositories.tokens import TokenRecord
+from shared.settings import Settings
+
+# DPoP's, and mTLS's at /token and at a resource (not its client authentication).
+ERRORS: Errors = (*dpop.ERRORS, InvalidRequest, InvalidToken)
 
 
-async def binding_at_token(request: web.Request, gw: Gateway, client: Client) -> Binding:
+@dataclass(frozen=True)
+class SenderConstraints:
+    """What binding a token to its sender, and checking it, reads: built once in build_gateway.
+    ``config`` is the live configuration, read once per request."""
+
+    issuer: str
+    settings: Settings  # where a request's client certificate comes from (mtls.client_certificate)
+    secrets: Secrets  # DPoP nonces
+    clock: Clock
+    config: Callable[[], ServerConfig]
+    seen_proofs: SeenProofs
+
+    def proof_check(self) -> ProofCheck:
+        return ProofCheck(self.config(), self.clock.now(), self.secrets, self.seen_proofs)
+
+
+async def binding_at_token(request: web.Request, constraints: SenderConstraints, client: Client) -> Binding:
     """What the tokens this /token request mints will be bound to."""
     # DPoP (RFC 9449): a DPoP header binds the tokens to the proof's key (cnf.jkt, token_type DPoP).
-    bound = await dpop.binding_at_token(request, gw, client)
+    bound = await dpop.binding_at_token(request, constraints.proof_check(), client, htu=f"{constraints.issuer}/token")
     if bound is not None:
         return bound
     # mTLS (RFC 8705 3): the certificate of this connection, when the client registered
     # tls_client_certificate_bound_access_tokens or authenticated with it (cnf.x5t#S256).
-    bound = mtls.binding_at_token(request, gw, client)
+    bound = mtls.binding_at_token(request, constraints.settings, client)
     if bound is not None:
         return bound
     return BEARER
 
 
-async def check_presenter(request: web.Request, gw: Gateway, record: TokenRecord, access_token: str) -> None:
+async def check_presenter(request: web.Request, constraints: SenderConstraints, record: TokenRecord,
+                          access_token: str) -> None:
     """Raise InvalidToken unless the caller presenting ``access_token`` holds what it is bound to."""
     # DPoP (RFC 9449 7): a DPoP-bound token needs Authorization: DPoP and a proof of its key; an
     # unbound one is refused with the DPoP scheme.
     if record.cnf and "jkt" in record.cnf:
-        await dpop.check_presenter(request, gw, record.cnf["jkt"], access_token, htu=f"{gw.issuer}{request.path}")
+        await dpop.check_presenter(request, constraints.proof_check(), record.cnf["jkt"], access_token,
+                                   htu=f"{constraints.issuer}{request.path}")
         return None
     dpop.refuse_unbound(request)
     # mTLS (RFC 8705 3): a certificate-bound token needs the same certificate on this request.
     if record.cnf and THUMBPRINT in record.cnf:
-        mtls.check_presenter(request, gw, record.cnf[THUMBPRINT])
+        mtls.check_presenter(request, constraints.settings, record.cnf[THUMBPRINT])
     return None

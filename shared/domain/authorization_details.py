@@ -22,9 +22,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from shared.errors import InvalidAuthorizationDetails
+from shared.errors import Errors, InvalidAuthorizationDetails
 
 MAX_ENTRIES = 10
+ERRORS: Errors = (InvalidAuthorizationDetails,)
 MAX_BYTES = 8 * 1024  # of the compact JSON, however it arrived
 MAX_DEPTH = 6  # the array, its objects, and four levels inside them
 MAX_TYPE_LENGTH = 200

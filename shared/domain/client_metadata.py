@@ -20,7 +20,7 @@ from shared.domain import client_certificates, fapi_ciba
 from shared.domain.auth_request import DeliveryMode
 from shared.domain.claims import SCOPES_SUPPORTED
 from shared.domain.grant_types import CIBA_GRANT, SUPPORTED_GRANT_TYPES
-from shared.errors import InvalidClientMetadata
+from shared.errors import Errors, InvalidClientMetadata
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 from shared.outbound import AddressPolicy, literal_address_refused
 from shared.repositories.clients import Client
@@ -32,6 +32,7 @@ SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_s
                           *MTLS_AUTH_METHODS)
 HMAC_ALGS = ("HS256", "HS384", "HS512")
 ASYMMETRIC_ALGS = SUPPORTED_SIGNING_ALGS  # RS256, PS256, ES256
+ERRORS: Errors = (InvalidClientMetadata,)  # fapi_ciba's registration checks' too
 
 
 class ClientMetadata(BaseModel):
@@ -157,7 +158,8 @@ class ClientMetadata(BaseModel):
         if self.token_endpoint_auth_method != "tls_client_auth":
             for name in identities:  # meaningless for another method (left over from one, say): dropped
                 setattr(self, name, None)
-        if self.tls_client_certificate_bound_access_tokens and self.backchannel_token_delivery_mode == "push":
+        push = self.backchannel_token_delivery_mode == DeliveryMode.PUSH
+        if self.tls_client_certificate_bound_access_tokens and push:
             # Pushed tokens are minted without a request of the client, so without its certificate.
             raise ValueError("tls_client_certificate_bound_access_tokens: push clients receive their tokens "
                              "without presenting a certificate; use poll or ping")
@@ -172,10 +174,10 @@ class ClientMetadata(BaseModel):
                                  f"{self.token_endpoint_auth_method}")
         if CIBA_GRANT in self.grant_types and self.backchannel_token_delivery_mode is None:
             raise ValueError("backchannel_token_delivery_mode is required for the CIBA grant")
-        if self.backchannel_token_delivery_mode in ("ping", "push") and \
+        if self.backchannel_token_delivery_mode in (DeliveryMode.PING, DeliveryMode.PUSH) and \
                 not self.backchannel_client_notification_endpoint:
             raise ValueError("backchannel_client_notification_endpoint is required for ping and push")
-        if self.dpop_bound_access_tokens and self.backchannel_token_delivery_mode == "push":
+        if self.dpop_bound_access_tokens and push:
             # Pushed tokens are minted without a request of the client, so without a DPoP proof.
             raise ValueError("dpop_bound_access_tokens: push clients receive their tokens without a DPoP proof; "
                              "use poll or ping")

@@ -24,10 +24,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.config.model import ServerConfig
-from shared.errors import InvalidClientMetadata, InvalidRequest, UnauthorizedClient
+from shared.errors import Errors, InvalidClientMetadata, InvalidRequest, UnauthorizedClient
 from shared.repositories.clients import Client
 
 ALGS = ("PS256", "ES256")
+# At registration, at a request of a registered client, at an authentication request.
+ERRORS: Errors = (InvalidClientMetadata, UnauthorizedClient, InvalidRequest)
 AUTH_METHODS = ("private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth")
 DELIVERY_MODES = ("poll", "ping")
 

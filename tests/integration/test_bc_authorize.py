@@ -210,8 +210,9 @@ async def test_binding_message_length_is_bounded_whatever_the_pattern(
 
 
 async def test_requests_arriving_together_are_each_stored_and_answered(http, gateway, client) -> None:
-    """Concurrent requests share one statement (Gateway.new_requests, Gateway.login_hints);
-    each still gets its own auth_req_id, for its own user, with its own event."""
+    """Concurrent requests share one statement (the batchers of PostgresNewRequests and
+    PostgresUsers, services/gateway/stores); each still gets its own auth_req_id, for its own
+    user, with its own event."""
     people = [await add_user(gateway) for _ in range(8)]
     answers = await asyncio.gather(*(post(http, client, {"scope": "openid", "login_hint": person.username})
                                      for person in people))

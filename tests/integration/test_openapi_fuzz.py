@@ -1,7 +1,8 @@
 """The published OpenAPI document, and property-based fuzzing of every operation it describes.
 
 schemathesis loads the document (the very dict /openapi.json serves, built for the test
-issuer) and generates requests for each operation: valid-shaped (positive) and
+issuer; its error responses come from the endpoint modules' ERRORS, see
+tests/unit/test_openapi_errors.py) and generates requests for each operation: valid-shaped (positive) and
 schema-violating (negative) data, from the document's examples, the coverage phase (boundary
 values, missing, extra and mistyped parameters, wrong content types, unexpected methods) and
 random fuzzing. Each operation runs twice: anonymous (only what schemathesis generates), and
@@ -57,6 +58,7 @@ from shared.runtime import open_runtime, start_watchers
 from shared.settings import Settings
 from tests.integration.conftest import ISSUER
 from tests.support.gateway_client import CIBA_GRANT, decide
+from tests.unit.raised_errors import documented_errors, route_errors
 
 SEED = int(os.environ.get("CIBA_FUZZ_SEED", "20240611"))
 MAX_EXAMPLES = int(os.environ.get("CIBA_FUZZ_MAX_EXAMPLES", "50"))
@@ -231,14 +233,19 @@ async def test_openapi_document_describes_every_api_route(http: TestClient) -> N
     methods = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item
                   if method in methods}
-    routed = {
-        (route.method, route.resource.canonical)
+    handlers = {
+        (route.method, route.resource.canonical): route.handler
         for route in http.server.app.router.routes()
         if route.resource is not None and route.method != "HEAD"
-        and not route.resource.canonical.startswith("/device/") and route.resource.canonical != openapi.PATH
+        and not route.resource.canonical.startswith("/device") and route.resource.canonical != openapi.PATH
     }
+    routed = set(handlers)
     assert routed - documented == set(), "routes missing from /openapi.json"
     assert documented - routed == set(), "/openapi.json documents routes that do not exist"
+    # The error codes of each route are its endpoint module's ERRORS and the middleware's, which
+    # tests/unit/test_openapi_errors.py checks against what the code raises.
+    for (method, path), handler in handlers.items():
+        assert documented_errors(doc, path, method) == route_errors(handler), (method, path)
 
 
 def test_openapi_document_is_valid() -> None:

@@ -178,7 +178,7 @@ async def test_housekeeping_purges_attempt_counters_whose_window_has_passed(runt
     old, recent = f"account:{made_up()}", f"account:{made_up()}"
     await throttle.count_attempt(runtime.pool, old, now - timedelta(minutes=20), timedelta(minutes=15), 5)
     await throttle.count_attempt(runtime.pool, recent, now - timedelta(minutes=5), timedelta(minutes=15), 5)
-    await housekeeping.clean_once(runtime)
+    await housekeeping.clean_once(runtime.pool, clock.now())
     kept = {row["key"] for row in await runtime.pool.fetch(
         "SELECT key FROM login_throttle WHERE key = ANY($1)", [old, recent])}
     assert kept == {recent}

@@ -1,13 +1,15 @@
 """The protocol's rules as tables, in milliseconds: no Postgres, no RabbitMQ, no HTTP.
 
-Each `/bc-authorize` check step (services/gateway/endpoints/bc_authorize.py), hint choice
-(services/gateway/hints.py), the CIBA grant's order of answers at /token
-(services/gateway/grants/ciba.py) and the FAPI-CIBA rules (shared/domain/fapi_ciba.py). The
-integration and e2e tiers prove the same rules through the running services.
+Each `/bc-authorize` check step without a port (services/gateway/endpoints/bc_authorize.py;
+those with one are in test_bc_authorize_steps.py), hint choice (services/gateway/hints.py),
+the CIBA grant's order of answers at /token (services/gateway/grants/ciba.py) and the
+FAPI-CIBA rules (shared/domain/fapi_ciba.py). The integration and e2e tiers prove the same
+rules through the running services.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -18,6 +20,7 @@ from services.gateway.endpoints import bc_authorize
 from services.gateway.forms import Form
 from services.gateway.grants.ciba import check_exchangeable
 from services.gateway.hints import choose_hint
+from services.gateway.rate_limit import RateLimiter
 from shared.config.model import ServerConfig
 from shared.domain import fapi_ciba
 from shared.domain.auth_request import AuthRequest
@@ -25,6 +28,7 @@ from shared.errors import (
     AccessDenied,
     AuthorizationPending,
     ExpiredToken,
+    InvalidAuthorizationDetails,
     InvalidBindingMessage,
     InvalidGrant,
     InvalidRequest,
@@ -137,6 +141,37 @@ def test_acr_values(raw, expected) -> None:
 def test_client_notification_token(mode, token, expected) -> None:
     params = Form({"client_notification_token": token} if token is not None else {})
     assert outcome(bc_authorize.check_client_notification_token, params, mode) == expected
+
+
+def test_the_per_client_rate_limit_answers_429_slow_down_with_retry_after() -> None:
+    limiter = RateLimiter(clock=lambda: 100.0)  # time stands still: no token comes back
+    config = ServerConfig(backchannelRateLimitPerClient=2)
+    answers = [outcome(bc_authorize.check_rate_limit, limiter, client(), config) for _ in range(3)]
+    assert answers == [None, None, SlowDown.error]
+    with pytest.raises(SlowDown) as refused:
+        bc_authorize.check_rate_limit(limiter, client(), config)
+    assert (refused.value.status, refused.value.headers()) == (429, {"Retry-After": "1"})
+    assert outcome(bc_authorize.check_rate_limit, limiter, client(client_id="c2"), config) is None  # its own bucket
+    assert all(outcome(bc_authorize.check_rate_limit, limiter, client(), CONFIG) is None for _ in range(20))  # off
+
+
+PAYMENT = {"type": "payment_initiation", "instructedAmount": {"currency": "EUR", "amount": "123.50"}}
+PAYER = {"authorization_details_types": ["payment_initiation"]}
+
+
+@pytest.mark.parametrize(("raw", "metadata", "config", "expected"), [
+    (None, {}, CONFIG, None),
+    (json.dumps([PAYMENT]), PAYER, CONFIG, [PAYMENT]),
+    (json.dumps([PAYMENT]), {}, CONFIG, InvalidAuthorizationDetails.error),  # the client did not register the type
+    (json.dumps([PAYMENT]), PAYER, ServerConfig(authorizationDetailsTypesSupported=[]),
+     InvalidAuthorizationDetails.error),  # nor does the server support it
+    (json.dumps([{"type": "payment_initiation"}]), PAYER, CONFIG, InvalidAuthorizationDetails.error),  # how much?
+    (json.dumps(PAYMENT), PAYER, CONFIG, InvalidAuthorizationDetails.error),  # an object, not an array
+    ("[{", PAYER, CONFIG, InvalidAuthorizationDetails.error),
+])
+def test_authorization_details(raw, metadata, config, expected) -> None:
+    params = Form({"authorization_details": raw} if raw is not None else {})
+    assert outcome(bc_authorize.check_authorization_details, params, client(metadata=metadata), config) == expected
 
 
 @pytest.mark.parametrize(("params", "expected"), [

@@ -1,0 +1,3 @@
+"""The authentication device's pages: an aiohttp sub-application under ``PREFIX`` (app.py)."""
+
+PREFIX = "/device"

@@ -6,12 +6,12 @@ themselves, as they can through ``ciba-admin user set-code``.
                                      account has an authenticator; CSRF double-submit
                                      step=set: the new code twice; CSRF token from the session
 
-It lives under /device/ so the request pages' cookie scope, CSRF cookie, headers and error
-pages apply; ``/device/{ref}`` matches one path segment only, so the two never collide. The
-session is its own cookie (scoped to /device/account/, bound to the purpose ``ACCOUNT``), so
-signing in here neither ends nor opens a request page's session. Five failed logins per
-username within fifteen minutes lock the username (counted in Postgres, shared by every
-gateway replica; see shared.domain.attempts_limit).
+It lives in the device pages' sub-application (/device/), so the request pages' cookie scope,
+CSRF cookie, headers and error pages apply; ``/device/{ref}`` matches one path segment only, so
+the two never collide. The session is its own cookie (scoped to /device/account/, bound to the
+purpose ``ACCOUNT``), so signing in here neither ends nor opens a request page's session. Five
+failed logins per username within fifteen minutes lock the username (counted in Postgres,
+shared by every gateway replica; see shared.domain.attempts_limit).
 """
 
 from __future__ import annotations
@@ -19,38 +19,40 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.gateway.acr import MFA, PASSWORD
-from services.gateway.context import Gateway, gateway
+from services.gateway.client_address import client_address
+from services.gateway.context import gateway
+from services.gateway.device import PREFIX
 from services.gateway.device import session as cookies
 from services.gateway.device.credentials import SourceAttempt, check_password, check_totp, too_many_from_address
 from services.gateway.device.forms import read_page_form
+from services.gateway.device.gone import PageGone
 from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import PAGE_HEADERS, render, render_message
-from shared.crypto import new_token
+from shared.crypto import Secrets, new_token
 from shared.domain.attempts_limit import ACCOUNT_LOGIN
 from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, check_format
 from shared.logging import get_logger
-from shared.repositories import users
 
-PATH = "/device/account/user-code"
+ROUTE = "/account/user-code"  # in the device pages' sub-application
+PATH = PREFIX + ROUTE
 
 log = get_logger("ciba.device")
 
 
 def routes() -> list[web.RouteDef]:
     pages = UserCodePages()
-    return [web.get(PATH, pages.show), web.post(PATH, pages.submit)]
+    return [web.get(ROUTE, pages.show), web.post(ROUTE, pages.submit)]
 
 
-def _read_session(request: web.Request, gw: Gateway) -> cookies.DeviceSession | None:
-    return cookies.read_session(request, gw.rt.secrets, cookies.ACCOUNT, scope=cookies.ACCOUNT_PAGES)
+def _read_session(request: web.Request, secrets: Secrets) -> cookies.DeviceSession | None:
+    return cookies.read_session(request, secrets, cookies.ACCOUNT, scope=cookies.ACCOUNT_PAGES)
 
 
-def _login_page(request: web.Request, gw: Gateway, *, error: str | None = None,
-                status: int = 200) -> web.Response:
+def _login_page(request: web.Request, *, secure: bool, error: str | None = None, status: int = 200) -> web.Response:
     token = cookies.login_csrf_token(request)
     response = render("account_login.html", {"action": PATH, "error": error, "csrf_token": token},
                       status=status)
-    cookies.set_csrf_cookie(response, token, secure=cookies.secure_cookies(gw.rt.settings.development))
+    cookies.set_csrf_cookie(response, token, secure=secure)
     return response
 
 
@@ -61,37 +63,45 @@ def _code_page(session: cookies.DeviceSession, *, error: str | None = None,
 
 
 class UserCodePages:
+    """The page's two steps; each reads the gateway once, as a handler does."""
+
     async def show(self, request: web.Request) -> web.Response:
         gw = gateway(request)
-        session = _read_session(request, gw)
-        return _code_page(session) if session is not None else _login_page(request, gw)
+        session = _read_session(request, gw.rt.secrets)
+        if session is not None:
+            return _code_page(session)
+        return _login_page(request, secure=cookies.secure_cookies(gw.rt.settings.development))
 
     async def submit(self, request: web.Request) -> web.Response:
-        gw = gateway(request)
         form = await read_page_form(request)
         if form.get("step") == "set":
-            return await self._set_code(request, gw, form)
-        return await self._login(request, gw, form)
+            return await self._set_code(request, form)
+        return await self._login(request, form)
 
-    async def _login(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
+    async def _login(self, request: web.Request, form: dict[str, str]) -> web.Response:
+        gw = gateway(request)
+        secure = cookies.secure_cookies(gw.rt.settings.development)
         if not cookies.login_csrf_ok(request, form.get("csrf_token")):
-            return _login_page(request, gw, status=403, error=_("Your session expired. Please sign in again."))
+            return _login_page(request, secure=secure, status=403,
+                               error=_("Your session expired. Please sign in again."))
         username = form.get("username", "")
         gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
-        source = SourceAttempt(gw, request)
-        if not await source.allowed():
+        source = SourceAttempt(gw.rt.pool, client_address(request, gw.rt.settings.trusted_proxy_networks),
+                               gw.rt.config.deviceLoginMaxFailuresPerAddress)
+        if not await source.allowed(gw.rt.clock.now()):
             log.warning("account_login_locked", reason="address")
             return too_many_from_address()
         if not await ACCOUNT_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("account_login_locked")
-            return _login_page(request, gw, status=429,
+            return _login_page(request, secure=secure, status=429,
                                error=_("Too many failed sign-in attempts. Try again in 15 minutes."))
-        user = await check_password(gw, username, form.get("password", ""))
+        user = await check_password(gw.device_accounts, gw.password_checks, username, form.get("password", ""))
         if user is not None and user.totp_secret_enc is not None:
-            user = user if await check_totp(gw, user, form.get("totp", "")) else None
+            totp_ok = await check_totp(gw.device_accounts, gw.rt.secrets, user, form.get("totp", ""), gw.rt.clock.now())
+            user = user if totp_ok else None
         if user is None:
             log.info("account_login_failed")
-            return _login_page(request, gw, status=401,
+            return _login_page(request, secure=secure, status=401,
                                error=_("The username, password or code is not correct."))
         await ACCOUNT_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
@@ -100,13 +110,15 @@ class UserCodePages:
         cookies.start_session(response, gw.rt.secrets, cookies.DeviceSession(
             binding=cookies.ACCOUNT, sub=user.sub, auth_time=gw.rt.clock.now(),
             acr=MFA if user.totp_secret_enc else PASSWORD, csrf_token=new_token(24)),
-            secure=cookies.secure_cookies(gw.rt.settings.development), scope=cookies.ACCOUNT_PAGES)
+            secure=secure, scope=cookies.ACCOUNT_PAGES)
         return response
 
-    async def _set_code(self, request: web.Request, gw: Gateway, form: dict[str, str]) -> web.Response:
-        session = _read_session(request, gw)
+    async def _set_code(self, request: web.Request, form: dict[str, str]) -> web.Response:
+        gw = gateway(request)
+        session = _read_session(request, gw.rt.secrets)
         if session is None:
-            return _login_page(request, gw, status=401, error=_("Please sign in first."))
+            return _login_page(request, secure=cookies.secure_cookies(gw.rt.settings.development), status=401,
+                               error=_("Please sign in first."))
         if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
             return render_message(_("Session mismatch"), _("Please reload the page and try again."),
                                   status=403)
@@ -118,11 +130,8 @@ class UserCodePages:
         except InvalidUserCode:
             return _code_page(session, status=400, error=_("Choose a code of 1 to %(max_length)s characters.")
                               % {"max_length": MAX_LENGTH})
-        user = await users.get(gw.rt.pool, session.sub)
-        async with gw.rt.pool.acquire() as conn:
-            changed = user is not None and await users.set_user_code(conn, user.username, code_hash)
-        if not changed:
-            return render_message(_("Account not found"), _("This account no longer exists."), status=410)
+        if not await gw.device_accounts.set_user_code(session.sub, code_hash):
+            raise PageGone(410, _("Account not found"), _("This account no longer exists."))
         log.info("user_code_changed", sub=session.sub)
         response = render_message(_("User code changed"),
                                   _("Your new user code is set. Give it when a service asks for it."),

@@ -4,39 +4,57 @@ which is good once; and the limit on failed sign-ins per source address."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
 from aiohttp import web
 
-from services.gateway.client_address import client_address
-from services.gateway.context import Gateway
 from services.gateway.device.locale import gettext as _
 from services.gateway.device.render import render_message
 from shared import totp
+from shared.crypto import Secrets
 from shared.domain.attempts_limit import WINDOW, sign_ins_per_address
-from shared.repositories import users
 from shared.repositories.users import User
 
 
-async def check_password(gw: Gateway, username: str, password: str, *, only: str | None = None) -> User | None:
+class Accounts(Protocol):
+    """The active users, as signing in reads them."""
+
+    async def by_username(self, username: str) -> User | None: ...
+
+    async def use_totp_step(self, sub: str, step: int) -> bool:
+        """Record ``step`` as the user's last; False when it (or a later one) was used already."""
+        ...
+
+
+class PasswordVerifier(Protocol):
+    """services.gateway.password_checks.PasswordChecks: raises ChecksBusy when it is full."""
+
+    async def verify(self, stored_hash: str | None, secret: str) -> bool: ...
+
+
+async def check_password(accounts: Accounts, checks: PasswordVerifier, username: str, password: str, *,
+                         only: str | None = None) -> User | None:
     """The user when the password is theirs, else None. With ``only`` (a sub), any other
     account fails the same way as a wrong password, so a request's page cannot be used to
     test the passwords of other accounts. An unknown username costs one argon2 verification
     too, so the answer's timing does not tell whether the account exists. Raises ChecksBusy
     when the pool of password checks is full."""
-    user = await users.get_by_username(gw.rt.pool, username) if username else None
+    user = await accounts.by_username(username) if username else None
     if user is not None and only is not None and user.sub != only:
         user = None
-    password_ok = await gw.password_checks.verify(user.password_hash if user else None, password)
+    password_ok = await checks.verify(user.password_hash if user else None, password)
     return user if user is not None and password_ok else None
 
 
-async def check_totp(gw: Gateway, user: User, code: str) -> bool:
+async def check_totp(accounts: Accounts, secrets: Secrets, user: User, code: str, now: datetime) -> bool:
     """Whether ``code`` is the user's TOTP code now and unused. The matched step is recorded with
     a conditional update, so of two logins racing with one code only one succeeds."""
     if user.totp_secret_enc is None:
         return False
-    secret = gw.rt.secrets.decrypt(user.totp_secret_enc)
-    step = totp.verify(secret, code, gw.rt.clock.now(), user.totp_last_step)
-    return step is not None and await users.use_totp_step(gw.rt.pool, user.sub, step)
+    step = totp.verify(secrets.decrypt(user.totp_secret_enc), code, now, user.totp_last_step)
+    return step is not None and await accounts.use_totp_step(user.sub, step)
 
 
 class SourceAttempt:
@@ -44,19 +62,19 @@ class SourceAttempt:
     concurrent guesses cannot outrun the limit), and taken back if it succeeds: what
     accumulates is failures (deviceLoginMaxFailuresPerAddress per 15 minutes, 0 = off)."""
 
-    def __init__(self, gw: Gateway, request: web.Request) -> None:
-        self._gw = gw
-        self._limit = sign_ins_per_address(gw.rt.config.deviceLoginMaxFailuresPerAddress)
-        self._address = client_address(request, gw.rt.settings.trusted_proxy_networks)
+    def __init__(self, pool: asyncpg.Pool, address: str, max_failures: int) -> None:
+        self._pool = pool
+        self._limit = sign_ins_per_address(max_failures)
+        self._address = address
 
-    async def allowed(self) -> bool:
+    async def allowed(self, now: datetime) -> bool:
         if self._limit.max_attempts == 0:
             return True
-        return await self._limit.allow(self._gw.rt.pool, self._address, self._gw.rt.clock.now())
+        return await self._limit.allow(self._pool, self._address, now)
 
     async def succeeded(self) -> None:
         if self._limit.max_attempts:
-            await self._limit.release(self._gw.rt.pool, self._address)
+            await self._limit.release(self._pool, self._address)
 
 
 def too_many_from_address() -> web.Response:

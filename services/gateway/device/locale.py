@@ -6,9 +6,9 @@ else English. The catalogues are gettext ``.po`` files under services/gateway/lo
 with Babel when first needed (no compiled ``.mo`` files to keep in step). README,
 "Languages of the pages", says how to add a language.
 
-The language travels in a context variable: the errors middleware sets it from
-Accept-Language for every page, and a page tied to a request refines it with ui_locales, so
-messages made in Python (errors, titles) and in templates read alike.
+The language travels in a context variable: the pages' middleware (device/app.py) sets it
+from Accept-Language for every page, and a page tied to a request refines it with ui_locales,
+so messages made in Python (errors, titles) and in templates read alike.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def negotiate(ui_locales: str | None, accept_language: str | None) -> str:
 
 def prefer(ui_locales: str | None) -> None:
     """Speak the first supported language the request asked for, if any (else keep the
-    browser's choice, set by the errors middleware)."""
+    browser's choice, set by the pages' middleware)."""
     for tag in (ui_locales or "").split():
         if chosen := _supported(tag):
             use(chosen)

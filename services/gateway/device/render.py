@@ -66,15 +66,6 @@ def render(template: str, context: dict[str, Any], *, status: int = 200,
                         headers={**PAGE_HEADERS, "Content-Language": locale.current(), **(headers or {})})
 
 
-class PageGone(Exception):
-    """A device page that cannot be shown (unknown, used, expired or locked link): the errors
-    middleware answers with its readable page."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(title)
-        self.response = render_message(title, message, status=status)
-
-
 def render_message(title: str, message: str, *, status: int,
                    headers: dict[str, str] | None = None) -> web.Response:
     return render("message.html", {"title": title, "message": message}, status=status, headers=headers)

@@ -11,27 +11,26 @@ those of section 13.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 from uuid import uuid4
 
 from aiohttp import web
 
-from services.gateway import hints, request_object
+from services.gateway import client_auth, context, hints, request_object
 from services.gateway.acr import ACR_VALUES_SUPPORTED
-from services.gateway.client_auth import authenticate_client
-from services.gateway.context import Gateway, check_feature_enabled, gateway
+from services.gateway.context import check_feature_enabled, gateway
 from services.gateway.device import locale
 from services.gateway.forms import Form, read_form
 from services.gateway.middleware import NO_STORE
 from shared import metrics, tracing
 from shared.config.model import ServerConfig
 from shared.crypto import new_token
-from shared.domain import fapi_ciba, lifecycle, user_code
-from shared.domain.attempts_limit import USER_CODE
+from shared.domain import authorization_details, fapi_ciba, lifecycle, user_code
 from shared.domain.auth_request import AuthRequest, DeliveryMode, Status
 from shared.domain.authorization_details import registered_types, validate
 from shared.errors import (
+    Errors,
     InvalidBindingMessage,
     InvalidRequest,
     InvalidScope,
@@ -45,14 +44,46 @@ from shared.repositories.clients import Client
 from shared.repositories.users import User
 
 PATH = "/bc-authorize"
+# What it answers besides the middleware's (CIBA Core 13), as /openapi.json documents it.
+ERRORS: Errors = (*context.ERRORS, *client_auth.ERRORS, *request_object.ERRORS, *hints.ERRORS,
+                  *authorization_details.ERRORS, UnauthorizedClient, InvalidScope, InvalidBindingMessage,
+                  InvalidRequest, MissingUserCode, InvalidUserCode, SlowDown.at(429))
 MAX_NOTIFICATION_TOKEN_LENGTH = 1024
 _POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 log = get_logger("ciba.gateway")
 
 
-def check_rate_limit(gw: Gateway, client: Client) -> None:
-    wait = gw.rate_limiter.acquire(client.client_id, gw.rt.config.backchannelRateLimitPerClient)
+class ClientRateLimiter(Protocol):
+    """services.gateway.rate_limit.RateLimiter."""
+
+    def acquire(self, key: str, rate: float) -> int | None: ...
+
+
+class UserCodeAttempts(Protocol):
+    """The user_code guesses counted per user (shared.domain.attempts_limit.USER_CODE)."""
+
+    async def allow(self, subject: str, now: datetime) -> bool: ...
+
+    async def succeeded(self, subject: str) -> None: ...
+
+
+class CodeChecks(Protocol):
+    """The bounded pool of hash checks (services.gateway.password_checks.PasswordChecks)."""
+
+    def ensure_capacity(self) -> None: ...
+
+    async def verify(self, stored_hash: str | None, secret: str) -> bool: ...
+
+
+class NewRequests(Protocol):
+    async def add(self, request: AuthRequest, *, max_pending_per_user: int) -> None:
+        """Store the request with its history and its event, in one transaction; with a cap
+        above 0, raise lifecycle.TooManyPending when the user already has that many pending."""
+
+
+def check_rate_limit(limiter: ClientRateLimiter, client: Client, config: ServerConfig) -> None:
+    wait = limiter.acquire(client.client_id, config.backchannelRateLimitPerClient)
     if wait is not None:
         metrics.RATE_LIMITED.labels("bc_authorize_per_client").inc()
         raise SlowDown("too many authentication requests from this client", status=429, retry_after=wait)
@@ -126,46 +157,40 @@ def check_authorization_details(params: Form, client: Client, config: ServerConf
 
 def check_client_notification_token(params: Form, mode: str) -> str | None:
     token = params.get("client_notification_token")
-    if mode in ("ping", "push") and token is None:
+    if mode in (DeliveryMode.PING, DeliveryMode.PUSH) and token is None:
         raise InvalidRequest("client_notification_token is required for ping and push clients")
     if token is not None and len(token) > MAX_NOTIFICATION_TOKEN_LENGTH:
         raise InvalidRequest("client_notification_token must not exceed 1024 characters")
-    return token if mode in ("ping", "push") else None
+    return token if mode in (DeliveryMode.PING, DeliveryMode.PUSH) else None
 
 
-async def check_user_code(gw: Gateway, params: Form, client: Client, user: User) -> None:
+async def check_user_code(params: Form, client: Client, user: User, *, config: ServerConfig, now: datetime,
+                          attempts: UserCodeAttempts, checks: CodeChecks) -> None:
     """CIBA Core 7.1: required when the server supports it and the client registered for it.
     A user's code may be guessed at most USER_CODE.max_attempts times per window, whichever
     client asks; after that every code is refused until the window passes."""
-    config = gw.rt.config
     if not (config.backchannelUserCodeParameterSupported and client.backchannel_user_code_parameter):
         return
     code = params.get("user_code")
     if code is None:
         raise MissingUserCode("user_code is required for this client")
-    gw.password_checks.ensure_capacity()  # busy: 429 before a guess is spent
-    if not await USER_CODE.allow(gw.rt.pool, user.sub, gw.rt.clock.now()):
+    checks.ensure_capacity()  # busy: 429 before a guess is spent
+    if not await attempts.allow(user.sub, now):
         raise InvalidUserCode("user_code is not valid")
-    matches = len(code) <= user_code.MAX_LENGTH and await gw.password_checks.verify(user.user_code_hash, code)
+    matches = len(code) <= user_code.MAX_LENGTH and await checks.verify(user.user_code_hash, code)
     if not matches:
         raise InvalidUserCode("user_code is not valid")
-    await USER_CODE.succeeded(gw.rt.pool, user.sub)
+    await attempts.succeeded(user.sub)
 
 
-async def store(gw: Gateway, auth_request: AuthRequest, config: ServerConfig) -> None:
-    """The request with its history and its event, in one transaction. Without a per-user cap
-    the requests arriving together share one statement (Gateway.new_requests): under load a
-    commit each was the largest cost of /bc-authorize in Postgres."""
-    if config.backchannelMaxPendingPerUser <= 0:
-        await gw.new_requests.submit(auth_request)
-        return
-    async with gw.rt.pool.acquire() as conn:
-        try:
-            await lifecycle.create(conn, auth_request, service=gw.rt.service,
-                                   max_pending_per_user=config.backchannelMaxPendingPerUser)
-        except lifecycle.TooManyPending:
-            raise SlowDown("too many pending requests for this user", status=429,
-                           retry_after=config.backchannelAuthenticationResponseInterval) from None
+async def store(requests: NewRequests, auth_request: AuthRequest, config: ServerConfig) -> None:
+    """The request with its history and its event (services.gateway.stores.requests), or 429
+    when the user already has backchannelMaxPendingPerUser pending requests."""
+    try:
+        await requests.add(auth_request, max_pending_per_user=config.backchannelMaxPendingPerUser)
+    except lifecycle.TooManyPending:
+        raise SlowDown("too many pending requests for this user", status=429,
+                       retry_after=config.backchannelAuthenticationResponseInterval) from None
 
 
 async def handle(request: web.Request) -> web.Response:
@@ -173,11 +198,12 @@ async def handle(request: web.Request) -> web.Response:
     config = gw.rt.config
     check_feature_enabled(config)
     form = await read_form(request)
-    client = await authenticate_client(request, form, gw)
-    check_rate_limit(gw, client)
+    client = await gw.client_auth.authenticate(request, form)
+    check_rate_limit(gw.rate_limiter, client, config)
     mode = check_client_may_use_ciba(client, config)
     fapi_ciba.check_client(config, client)
-    params = await request_object.read_parameters(gw, client, form)
+    params = await request_object.read_parameters(client, form, client_keys=gw.client_keys, jtis=gw.jtis,
+                                                  issuer=gw.issuer, config=config, now=gw.rt.clock.now())
     scopes = check_scope(params, client)
     hint_name, hint = hints.choose_hint(params)
     binding_message = check_binding_message(params, config)
@@ -186,12 +212,14 @@ async def handle(request: web.Request) -> web.Response:
     acr_values = check_acr_values(params)
     notification_token = check_client_notification_token(params, mode)
     authorization_details = check_authorization_details(params, client, config)
-    user = await hints.resolve_user(gw, client, hint_name, hint)
-    await check_user_code(gw, params, client, user)
+    user = await hints.resolve_user(client, hint_name, hint, users=gw.users, client_keys=gw.client_keys,
+                                    server_keys=gw.keyring, issuer=gw.issuer, config=config, now=gw.rt.clock.now())
+    await check_user_code(params, client, user, config=config, now=gw.rt.clock.now(),
+                          attempts=gw.user_code_attempts, checks=gw.password_checks)
 
     now = gw.rt.clock.now()
     auth_req_id = new_token(32)  # 256 bits from the CSPRNG, [A-Za-z0-9_-]
-    interval = config.backchannelAuthenticationResponseInterval if mode != "push" else None
+    interval = config.backchannelAuthenticationResponseInterval if mode != DeliveryMode.PUSH else None
     secrets = gw.rt.secrets
     auth_request = AuthRequest(
         id=uuid4(), auth_req_id_hash=secrets.hash(auth_req_id),
@@ -204,7 +232,7 @@ async def handle(request: web.Request) -> web.Response:
         ui_locales=locale.well_formed_ui_locales(params.get("ui_locales")),
         authorization_details=authorization_details,
     )
-    await store(gw, auth_request, config)
+    await store(gw.new_requests, auth_request, config)
     with bind_request(auth_req_id=auth_req_id):
         log.info("auth_request_created", client_id=client.client_id, delivery_mode=mode,
                  expires_in=expires_in, hint=hint_name, signed="request" in form)

@@ -14,21 +14,29 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from services.gateway.bearer import bearer_token
-from services.gateway.context import Gateway, gateway
+from services.gateway.context import gateway
 from services.gateway.middleware import NO_STORE
-from shared.crypto import constant_time_equal, new_token
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets, constant_time_equal, new_token
 from shared.domain import client_metadata
 from shared.domain.client_metadata import ClientMetadata
-from shared.errors import AccessDenied, InvalidClientMetadata, InvalidRequest, InvalidToken
-from shared.repositories import clients as clients_repo
+from shared.errors import AccessDenied, Errors, InvalidClientMetadata, InvalidRequest, InvalidToken
 from shared.repositories.clients import Client
 
 PATH = "/register"
+# What it answers besides the middleware's, as /openapi.json documents it.
+ERRORS: Errors = (*client_metadata.ERRORS, InvalidRequest, InvalidToken, AccessDenied.at(403))
+
+
+class NewClients(Protocol):
+    """Where a registered client is kept (services.gateway.stores.clients.PostgresRegistrations)."""
+
+    async def add(self, client: Client, registration_token_hash: bytes) -> None: ...
 
 
 async def read_metadata(request: web.Request) -> tuple[ClientMetadata, dict[str, Any]]:
@@ -42,7 +50,7 @@ async def read_metadata(request: web.Request) -> tuple[ClientMetadata, dict[str,
     return client_metadata.parse(raw), raw
 
 
-def information(gw: Gateway, client: Client, registration_access_token: str) -> dict[str, Any]:
+def information(issuer: str, client: Client, registration_access_token: str) -> dict[str, Any]:
     """The client information response (RFC 7591 3.2.1, RFC 7592 3), without the secret."""
     return {
         **client.metadata,
@@ -50,22 +58,21 @@ def information(gw: Gateway, client: Client, registration_access_token: str) -> 
         "client_id_issued_at": int(client.created_at.timestamp()),
         "client_secret_expires_at": 0,
         "registration_access_token": registration_access_token,
-        "registration_client_uri": f"{gw.issuer}{PATH}/{client.client_id}",
+        "registration_client_uri": f"{issuer}{PATH}/{client.client_id}",
     }
 
 
-async def register(gw: Gateway, metadata: ClientMetadata, now: datetime) -> dict[str, Any]:
+async def register(clients: NewClients, secrets: Secrets, config: ServerConfig, metadata: ClientMetadata, *,
+                   issuer: str, development: bool, now: datetime) -> dict[str, Any]:
+    """Register the client ``metadata`` describes; the information response with its secret."""
     client_secret, registration_access_token = new_token(32), new_token(32)
     # The secret is kept encrypted too: client_secret_jwt verifies an HMAC keyed with it, and
     # `ciba-admin secrets rekey` re-hashes it under a new master key.
     client = client_metadata.client_from(
-        metadata, gw.rt.config, development=gw.rt.settings.development, client_id=new_token(16),
-        secret_hash=gw.rt.secrets.hash(client_secret), secret_enc=gw.rt.secrets.encrypt(client_secret), created_at=now)
-    async with gw.rt.pool.acquire() as conn, conn.transaction():
-        await clients_repo.insert(conn, client)
-        await clients_repo.set_registration_token(conn, client.client_id,
-                                                  gw.rt.secrets.hash(registration_access_token))
-    return {**information(gw, client, registration_access_token), "client_secret": client_secret}
+        metadata, config, development=development, client_id=new_token(16),
+        secret_hash=secrets.hash(client_secret), secret_enc=secrets.encrypt(client_secret), created_at=now)
+    await clients.add(client, secrets.hash(registration_access_token))
+    return {**information(issuer, client, registration_access_token), "client_secret": client_secret}
 
 
 def _check_initial_access_token(request: web.Request, required: str | None) -> None:
@@ -79,9 +86,11 @@ def _check_initial_access_token(request: web.Request, required: str | None) -> N
 
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
-    if not gw.rt.config.dynamicRegistrationEnabled:
+    config = gw.rt.config
+    if not config.dynamicRegistrationEnabled:
         raise AccessDenied("dynamic registration is closed on this server", status=403)
-    _check_initial_access_token(request, gw.rt.config.dynamicRegistrationInitialAccessToken)
+    _check_initial_access_token(request, config.dynamicRegistrationInitialAccessToken)
     metadata, _ = await read_metadata(request)
-    body = await register(gw, metadata, gw.rt.clock.now())
+    body = await register(gw.registrations, gw.rt.secrets, config, metadata, issuer=gw.issuer,
+                          development=gw.rt.settings.development, now=gw.rt.clock.now())
     return web.json_response(body, status=201, headers=NO_STORE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.client_auth import authenticate_client
+from services.gateway import client_auth, dpop
 from services.gateway.context import gateway
 from services.gateway.forms import read_form
 from services.gateway.grants import ciba, refresh_token
@@ -18,31 +18,38 @@ from services.gateway.long_poll import Applied, requested_wait
 from services.gateway.middleware import NO_STORE, error_response
 from services.gateway.sender_constraint import binding_at_token
 from shared.domain import fapi_ciba
-from shared.errors import ProtocolError, UnauthorizedClient, UnsupportedGrantType
+from shared.errors import Errors, ProtocolError, UnauthorizedClient, UnsupportedGrantType
 
 PATH = "/token"
-GRANTS = {ciba.GRANT_TYPE: ciba.exchange, refresh_token.GRANT_TYPE: refresh_token.exchange}
+GRANT_TYPES = (ciba.GRANT_TYPE, refresh_token.GRANT_TYPE)
+# What it answers besides the middleware's, as /openapi.json documents it: the grants', client
+# authentication's, and the DPoP proof's that binds the tokens (sender_constraint.binding_at_token).
+ERRORS: Errors = (*client_auth.ERRORS, *ciba.ERRORS, *refresh_token.ERRORS, *dpop.ERRORS, UnsupportedGrantType,
+                  UnauthorizedClient)
 
 
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     form = await read_form(request)
     grant_type = form.require("grant_type")
-    exchange = GRANTS.get(grant_type)
-    if exchange is None:
+    if grant_type not in GRANT_TYPES:
         raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
-    client = await authenticate_client(request, form, gw)
+    client = await gw.client_auth.authenticate(request, form)
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
-    fapi_ciba.check_client(gw.rt.config, client)
-    binding = await binding_at_token(request, gw, client)
-    fapi_ciba.check_sender_constrained(gw.rt.config, client, binding.cnf)
-    wait = requested_wait(request.headers.getall("Prefer", []))
-    if grant_type != ciba.GRANT_TYPE or wait is None:
-        return web.json_response(await exchange(gw, client, form, binding=binding), headers=NO_STORE)
-    applied = Applied()
+    config = gw.rt.config
+    fapi_ciba.check_client(config, client)
+    binding = await binding_at_token(request, gw.sender_constraints, client)
+    fapi_ciba.check_sender_constrained(config, client, binding.cnf)
+    if grant_type == refresh_token.GRANT_TYPE:
+        body = await refresh_token.exchange(client, form, pool=gw.rt.pool, secrets=gw.rt.secrets, minter=gw.minter,
+                                            config=config, now=gw.rt.clock.now(), binding=binding)
+        return web.json_response(body, headers=NO_STORE)
+    applied = Applied()  # stays unset unless the poll is held: no Preference-Applied then
     try:
-        body = await ciba.exchange(gw, client, form, binding=binding, wait=wait, applied=applied)
+        body = await ciba.exchange(client, form, requests=gw.ciba_requests, changes=gw.waiters, config=config,
+                                   clock=gw.rt.clock, binding=binding,
+                                   wait=requested_wait(request.headers.getall("Prefer", [])), applied=applied)
     except ProtocolError as error:
         response = error_response(error)
         response.headers.update(applied.header())

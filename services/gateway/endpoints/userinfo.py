@@ -7,16 +7,19 @@ from uuid import UUID
 
 from aiohttp import web
 
+from services.gateway import bearer, sender_constraint
 from services.gateway.bearer import bearer_token
 from services.gateway.context import gateway
 from services.gateway.middleware import NO_STORE
 from services.gateway.sender_constraint import check_presenter
 from shared.domain.claims import user_claims
-from shared.errors import InvalidToken
+from shared.errors import Errors, InvalidToken
 from shared.jose.tokens import verify_access_token
 from shared.repositories import tokens, users
 
 PATH = "/userinfo"
+# What it answers besides the middleware's, as /openapi.json documents it.
+ERRORS: Errors = (*bearer.ERRORS, *sender_constraint.ERRORS)
 
 
 async def handle(request: web.Request) -> web.Response:
@@ -31,7 +34,7 @@ async def handle(request: web.Request) -> web.Response:
     record = await tokens.get(gw.rt.pool, jti)
     if record is None or record.revoked_at is not None:
         raise InvalidToken("the access token has been revoked")
-    await check_presenter(request, gw, record, access_token)
+    await check_presenter(request, gw.sender_constraints, record, access_token)
     user = await users.get(gw.rt.pool, record.sub)
     if user is None:
         raise InvalidToken("the user no longer exists")

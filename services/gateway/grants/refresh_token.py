@@ -7,17 +7,22 @@ every token of that grant is revoked.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from services.gateway.context import Gateway
+import asyncpg
+
 from services.gateway.forms import Form
-from shared.domain.token_issuance import BEARER, Binding, Grant
-from shared.errors import InvalidGrant, InvalidScope
+from shared.config.model import ServerConfig
+from shared.crypto import Secrets
+from shared.domain.token_issuance import BEARER, Binding, Grant, Minter
+from shared.errors import Errors, InvalidGrant, InvalidRequest, InvalidScope
 from shared.logging import get_logger
 from shared.repositories import tokens, users
 from shared.repositories.clients import Client
 
 GRANT_TYPE = "refresh_token"
+ERRORS: Errors = (InvalidRequest, InvalidGrant, InvalidScope)  # InvalidRequest: the form's
 log = get_logger("ciba.gateway")
 
 
@@ -31,15 +36,14 @@ def _narrowed_scope(form: Form, granted: list[str]) -> list[str]:
     return asked
 
 
-async def exchange(gw: Gateway, client: Client, form: Form, *, binding: Binding = BEARER) -> dict[str, Any]:
-    rt = gw.rt
+async def exchange(client: Client, form: Form, *, pool: asyncpg.Pool, secrets: Secrets, minter: Minter,
+                   config: ServerConfig, now: datetime, binding: Binding = BEARER) -> dict[str, Any]:
     presented = form.require("refresh_token")
-    now = rt.clock.now()
-    record = await tokens.get_refresh(rt.pool, rt.secrets.hashes(presented))
+    record = await tokens.get_refresh(pool, secrets.hashes(presented))
     if record is None or record.client_id != client.client_id:
         raise InvalidGrant("refresh_token is unknown or was issued to another client")
     scope = _narrowed_scope(form, record.scope)
-    async with rt.pool.acquire() as conn:
+    async with pool.acquire() as conn:
         async with conn.transaction():
             rotated = await tokens.use_refresh(conn, record.id, now)
             if not rotated:
@@ -52,6 +56,6 @@ async def exchange(gw: Gateway, client: Client, form: Form, *, binding: Binding 
                 grant = Grant(grant_id=record.grant_id, sub=record.sub, scope=scope,
                               auth_time=record.auth_time, acr=record.acr,
                               authorization_details=record.authorization_details)
-                token_set = await gw.minter.mint(conn, client, grant, config=rt.config, now=now, binding=binding)
+                token_set = await minter.mint(conn, client, grant, config=config, now=now, binding=binding)
                 return token_set.as_response()
     raise InvalidGrant("refresh_token is expired, revoked or already used")
