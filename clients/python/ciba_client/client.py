@@ -29,16 +29,12 @@ from ciba_client.authentication_request import (
 )
 from ciba_client.discovery import ProviderMetadata, fetch_metadata
 from ciba_client.errors import (
-    AuthorizationPending,
     CibaError,
-    ExpiredToken,
-    SlowDown,
-    TemporarilyUnavailable,
     UnexpectedResponse,
 )
 from ciba_client.keys import ClientKey
 from ciba_client.notifications import Expected, Notifications
-from ciba_client.polling import DEFAULT_INTERVAL_SEC, PollSchedule
+from ciba_client.polling import DEFAULT_INTERVAL_SEC, PollSchedule, poll_until_decided
 from ciba_client.tokens import DEFAULT_LEEWAY_SEC, Bindings, IssuerKeys, TokenResponse, verify_id_token
 
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
@@ -227,55 +223,17 @@ class CibaClient:
         schedule = PollSchedule(deadline=request._deadline, interval=request.interval or DEFAULT_INTERVAL_SEC,
                                 spacing=self.ping_fallback_sec if ping else 0.0,
                                 max_wait=None if ping else self.long_poll_wait)
-        due = schedule.first_poll(time.monotonic())
-        while True:
-            await self._sleep_until(due, request._expected.pinged if request._expected else None)
-            started = time.monotonic()
-            slow_down, retry_after = False, 0.0
-            try:
-                tokens = await self.token(request.auth_req_id, prefer_wait=schedule.prefer_wait(started))
-            except AuthorizationPending:
-                pass
-            except SlowDown:
-                slow_down = True
-            except TemporarilyUnavailable as exc:
-                retry_after = exc.retry_after or 0.0
-            else:
-                self._forget(request)
-                return tokens
-            next_due = schedule.after_poll(started, slow_down=slow_down, retry_after=retry_after)
-            if next_due is None:
-                raise ExpiredToken("the request expired before the user decided (by the client's clock)")
-            due = next_due
-
-    @staticmethod
-    async def _sleep_until(due: float, wake: asyncio.Event | None) -> None:
-        """Sleep until ``due``, or until a ping arrives (a ping means: the outcome is ready)."""
-        delay = due - time.monotonic()
-        if wake is None:
-            if delay > 0:
-                await asyncio.sleep(delay)
-            return
-        if not wake.is_set() and delay > 0:
-            try:
-                await asyncio.wait_for(wake.wait(), delay)
-            except TimeoutError:
-                pass
-        wake.clear()
+        tokens = await poll_until_decided(lambda wait: self.token(request.auth_req_id, prefer_wait=wait), schedule,
+                                          pinged=request._expected.pinged if request._expected else None)
+        self._forget(request)
+        return tokens
 
     async def _pushed(self, request: CibaRequest) -> TokenResponse:
         if request._expected is None:
             raise ValueError("this request was not started by this client in push mode")
-        remaining = request._deadline + self.push_grace_sec - time.monotonic()
-        try:
-            outcome: TokenResponse | CibaError = await asyncio.wait_for(
-                asyncio.shield(request._expected.outcome), max(remaining, 0))
-        except TimeoutError:
-            raise ExpiredToken("no push arrived before the request expired") from None
+        tokens = await request._expected.pushed(request._deadline + self.push_grace_sec)
         self._forget(request)
-        if isinstance(outcome, CibaError):
-            raise outcome
-        return outcome
+        return tokens
 
     async def token(self, auth_req_id: str, *, prefer_wait: int | None = None) -> TokenResponse:
         """One poll of the token endpoint with the CIBA grant (CIBA Core 10.1). Raises

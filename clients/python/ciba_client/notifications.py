@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ciba_client.errors import CibaError, ExpiredToken
+from ciba_client.tokens import TokenResponse
+
 
 @dataclass(eq=False)
 class Expected:
@@ -25,6 +28,18 @@ class Expected:
     pinged: asyncio.Event = field(default_factory=asyncio.Event)
     # A push's outcome: a TokenResponse or a CibaError, set once.
     outcome: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    async def pushed(self, until: float) -> TokenResponse:
+        """The pushed tokens, or the pushed error raised; ExpiredToken when no push came by
+        ``until`` (monotonic)."""
+        try:
+            outcome: TokenResponse | CibaError = await asyncio.wait_for(
+                asyncio.shield(self.outcome), max(until - time.monotonic(), 0))
+        except TimeoutError:
+            raise ExpiredToken("no push arrived before the request expired") from None
+        if isinstance(outcome, CibaError):
+            raise outcome
+        return outcome
 
 
 def _digest(token: str) -> bytes:

@@ -11,8 +11,14 @@ so the rules are tested without waiting.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from ciba_client.errors import AuthorizationPending, ExpiredToken, SlowDown, TemporarilyUnavailable
+from ciba_client.tokens import TokenResponse
 
 DEFAULT_INTERVAL_SEC = 5  # CIBA 7.3
 SLOW_DOWN_STEP_SEC = 5  # CIBA 11
@@ -52,3 +58,42 @@ class PollSchedule:
             self.final = True
             return max(self.deadline, started + max(self.interval, retry_after))
         return due
+
+
+async def poll_until_decided(poll: Callable[[int | None], Awaitable[TokenResponse]], schedule: PollSchedule, *,
+                             pinged: asyncio.Event | None = None) -> TokenResponse:
+    """Poll on ``schedule`` (``poll`` takes the ``Prefer: wait`` to send) until the tokens come;
+    a ping (``pinged`` set) brings the next poll forward. Raises the poll's final error, or
+    ExpiredToken once the schedule has no poll left."""
+    due = schedule.first_poll(time.monotonic())
+    while True:
+        await _sleep_until(due, pinged)
+        started = time.monotonic()
+        slow_down, retry_after = False, 0.0
+        try:
+            return await poll(schedule.prefer_wait(started))
+        except AuthorizationPending:
+            pass
+        except SlowDown:
+            slow_down = True
+        except TemporarilyUnavailable as exc:
+            retry_after = exc.retry_after or 0.0
+        next_due = schedule.after_poll(started, slow_down=slow_down, retry_after=retry_after)
+        if next_due is None:
+            raise ExpiredToken("the request expired before the user decided (by the client's clock)")
+        due = next_due
+
+
+async def _sleep_until(due: float, wake: asyncio.Event | None) -> None:
+    """Sleep until ``due``, or until a ping arrives (a ping means: the outcome is ready)."""
+    delay = due - time.monotonic()
+    if wake is None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return
+    if not wake.is_set() and delay > 0:
+        try:
+            await asyncio.wait_for(wake.wait(), delay)
+        except TimeoutError:
+            pass
+    wake.clear()
