@@ -13,7 +13,7 @@ from services.gateway.client_auth import ClientAuthenticator
 from services.gateway.client_cache import ClientCache
 from services.gateway.client_keys import ClientKeyStore
 from services.gateway.context import Gateway
-from services.gateway.device import render
+from services.gateway.device.render import Templates
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
@@ -42,7 +42,6 @@ log = get_logger("ciba.gateway")
 
 
 async def build_gateway(rt: Runtime) -> Gateway:
-    render.use_templates_dir(rt.settings.templates_dir)
     async with rt.pool.acquire() as conn:
         created = await ensure_signing_keys(conn, rt.secrets, rt.clock.now())
     if created:
@@ -79,7 +78,8 @@ async def build_gateway(rt: Runtime) -> Gateway:
         client_auth=client_auth, sender_constraints=sender_constraints,
         ciba_requests=PostgresCibaRequests(rt.pool, rt.secrets, minter, rt.service),
         # the device pages
-        device_links=PostgresDeviceLinks(rt.pool), device_accounts=PostgresAccounts(rt.pool))
+        device_links=PostgresDeviceLinks(rt.pool), device_accounts=PostgresAccounts(rt.pool),
+        templates=Templates(rt.settings.templates_dir))
 
 
 async def body(rt: Runtime, stop: asyncio.Event) -> None:

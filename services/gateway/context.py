@@ -10,6 +10,7 @@ from aiohttp import web
 from services.gateway.client_auth import ClientAuthenticator
 from services.gateway.client_cache import ClientCache
 from services.gateway.client_keys import ClientKeyStore
+from services.gateway.device.render import Templates
 from services.gateway.long_poll import RequestWaiters
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
@@ -58,6 +59,7 @@ class Gateway:
     # The device pages (services.gateway.device): links to requests' pages, and the accounts signing in.
     device_links: PostgresDeviceLinks
     device_accounts: PostgresAccounts
+    templates: Templates
     # Set once SIGTERM arrived: answers then close their connection, so no client sends its
     # next request on a keep-alive connection the stopping server is about to drop.
     stopping: bool = False

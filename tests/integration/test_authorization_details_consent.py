@@ -9,7 +9,6 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient
 
-from services.gateway.device import render
 from services.gateway.device.pages import detail_template
 from shared.crypto import new_token
 from shared.domain.authorization_details import flatten
@@ -78,7 +77,7 @@ async def test_a_type_without_a_template_shows_its_fields_flattened_and_escaped(
 
 
 @pytest.fixture
-def operator_templates(tmp_path):
+def operator_templates(tmp_path, gateway):
     folder = tmp_path / "authorization_details"
     folder.mkdir()
     (folder / "account_information.html").write_text(
@@ -86,9 +85,9 @@ def operator_templates(tmp_path):
     (folder / "payment_initiation.html").write_text(
         '<p class="acme">Pay {{ detail["instructedAmount"]["amount"] | money(detail["instructedAmount"]["currency"]) }}'
         ' to {{ detail["creditorName"] }}</p>')
-    render.use_templates_dir(str(tmp_path))
+    gateway.templates.use_directory(str(tmp_path))
     yield tmp_path
-    render.use_templates_dir(None)
+    gateway.templates.use_directory(None)
 
 
 async def test_an_operator_template_per_type_is_used(http, gateway, operator_templates) -> None:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.device import render
 from shared.settings import Settings
 
 
 @pytest.fixture
-def branded(tmp_path):
+def branded(tmp_path, gateway):
     (tmp_path / "base.html").write_text(
         '<!doctype html><html lang="en"><head><title>{% block title %}{% endblock %}</title></head>'
         '<body><header>ACME Bank</header>{% block content %}{% endblock %}</body></html>')
-    render.use_templates_dir(str(tmp_path))
+    gateway.templates.use_directory(str(tmp_path))
     yield tmp_path
-    render.use_templates_dir(None)
+    gateway.templates.use_directory(None)
 
 
 async def test_an_operator_template_replaces_the_built_in_one(http, branded) -> None:

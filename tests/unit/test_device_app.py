@@ -19,13 +19,15 @@ from services.gateway.device import PREFIX, locale
 from services.gateway.device.app import pages_errors_middleware
 from services.gateway.device.gone import PageGone
 from services.gateway.device.locale import gettext as _
+from services.gateway.device.render import Templates
 from services.gateway.middleware import deadline_middleware, errors_middleware, route_name
 from services.gateway.password_checks import ChecksBusy
 from shared.config.model import ServerConfig
 
 # What the deadline reads of the gateway: a budget short enough for a test.
 GATEWAY_STUB = SimpleNamespace(rt=SimpleNamespace(settings=SimpleNamespace(http_request_timeout_sec=0.05),
-                                                  config=ServerConfig()))
+                                                  config=ServerConfig()),
+                               templates=Templates())
 
 
 def closed() -> PageGone:

@@ -27,7 +27,7 @@ from services.gateway.device.credentials import SourceAttempt, check_password, c
 from services.gateway.device.forms import read_page_form
 from services.gateway.device.gone import PageGone
 from services.gateway.device.locale import gettext as _
-from services.gateway.device.render import PAGE_HEADERS, render, render_message
+from services.gateway.device.render import PAGE_HEADERS, Templates
 from shared.crypto import Secrets, new_token
 from shared.domain.attempts_limit import ACCOUNT_LOGIN
 from shared.domain.user_code import MAX_LENGTH, InvalidUserCode, check_format
@@ -48,18 +48,19 @@ def _read_session(request: web.Request, secrets: Secrets) -> cookies.DeviceSessi
     return cookies.read_session(request, secrets, cookies.ACCOUNT, scope=cookies.ACCOUNT_PAGES)
 
 
-def _login_page(request: web.Request, *, secure: bool, error: str | None = None, status: int = 200) -> web.Response:
+def _login_page(request: web.Request, templates: Templates, *, secure: bool, error: str | None = None,
+                status: int = 200) -> web.Response:
     token = cookies.login_csrf_token(request)
-    response = render("account_login.html", {"action": PATH, "error": error, "csrf_token": token},
-                      status=status)
+    response = templates.render("account_login.html", {"action": PATH, "error": error, "csrf_token": token},
+                                status=status)
     cookies.set_csrf_cookie(response, token, secure=secure)
     return response
 
 
-def _code_page(session: cookies.DeviceSession, *, error: str | None = None,
+def _code_page(templates: Templates, session: cookies.DeviceSession, *, error: str | None = None,
                status: int = 200) -> web.Response:
-    return render("account_user_code.html", {"action": PATH, "error": error, "max_length": MAX_LENGTH,
-                                             "csrf_token": session.csrf_token}, status=status)
+    return templates.render("account_user_code.html", {"action": PATH, "error": error, "max_length": MAX_LENGTH,
+                                                       "csrf_token": session.csrf_token}, status=status)
 
 
 class UserCodePages:
@@ -69,8 +70,8 @@ class UserCodePages:
         gw = gateway(request)
         session = _read_session(request, gw.rt.secrets)
         if session is not None:
-            return _code_page(session)
-        return _login_page(request, secure=cookies.secure_cookies(gw.rt.settings.development))
+            return _code_page(gw.templates, session)
+        return _login_page(request, gw.templates, secure=cookies.secure_cookies(gw.rt.settings.development))
 
     async def submit(self, request: web.Request) -> web.Response:
         form = await read_page_form(request)
@@ -82,7 +83,7 @@ class UserCodePages:
         gw = gateway(request)
         secure = cookies.secure_cookies(gw.rt.settings.development)
         if not cookies.login_csrf_ok(request, form.get("csrf_token")):
-            return _login_page(request, secure=secure, status=403,
+            return _login_page(request, gw.templates, secure=secure, status=403,
                                error=_("Your session expired. Please sign in again."))
         username = form.get("username", "")
         gw.password_checks.ensure_capacity()  # busy: 429 before an attempt is spent
@@ -90,10 +91,10 @@ class UserCodePages:
                                gw.rt.config.deviceLoginMaxFailuresPerAddress)
         if not await source.allowed(gw.rt.clock.now()):
             log.warning("account_login_locked", reason="address")
-            return too_many_from_address()
+            return too_many_from_address(gw.templates)
         if not await ACCOUNT_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("account_login_locked")
-            return _login_page(request, secure=secure, status=429,
+            return _login_page(request, gw.templates, secure=secure, status=429,
                                error=_("Too many failed sign-in attempts. Try again in 15 minutes."))
         user = await check_password(gw.device_accounts, gw.password_checks, username, form.get("password", ""))
         if user is not None and user.totp_secret_enc is not None:
@@ -101,7 +102,7 @@ class UserCodePages:
             user = user if totp_ok else None
         if user is None:
             log.info("account_login_failed")
-            return _login_page(request, secure=secure, status=401,
+            return _login_page(request, gw.templates, secure=secure, status=401,
                                error=_("The username, password or code is not correct."))
         await ACCOUNT_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
@@ -117,24 +118,24 @@ class UserCodePages:
         gw = gateway(request)
         session = _read_session(request, gw.rt.secrets)
         if session is None:
-            return _login_page(request, secure=cookies.secure_cookies(gw.rt.settings.development), status=401,
-                               error=_("Please sign in first."))
+            return _login_page(request, gw.templates, secure=cookies.secure_cookies(gw.rt.settings.development),
+                               status=401, error=_("Please sign in first."))
         if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-            return render_message(_("Session mismatch"), _("Please reload the page and try again."),
-                                  status=403)
+            return gw.templates.message(_("Session mismatch"), _("Please reload the page and try again."),
+                                        status=403)
         code = form.get("user_code", "")
         if code != form.get("user_code_confirm", ""):
-            return _code_page(session, status=400, error=_("The two codes are not the same."))
+            return _code_page(gw.templates, session, status=400, error=_("The two codes are not the same."))
         try:
             code_hash = await gw.password_checks.hash(check_format(code))
         except InvalidUserCode:
-            return _code_page(session, status=400, error=_("Choose a code of 1 to %(max_length)s characters.")
-                              % {"max_length": MAX_LENGTH})
+            return _code_page(gw.templates, session, status=400,
+                              error=_("Choose a code of 1 to %(max_length)s characters.") % {"max_length": MAX_LENGTH})
         if not await gw.device_accounts.set_user_code(session.sub, code_hash):
             raise PageGone(410, _("Account not found"), _("This account no longer exists."))
         log.info("user_code_changed", sub=session.sub)
-        response = render_message(_("User code changed"),
-                                  _("Your new user code is set. Give it when a service asks for it."),
-                                  status=200)
+        response = gw.templates.message(_("User code changed"),
+                                        _("Your new user code is set. Give it when a service asks for it."),
+                                        status=200)
         cookies.end_session(response, scope=cookies.ACCOUNT_PAGES)
         return response

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.gateway.context import gateway
 from services.gateway.device import account, locale, pages
 from services.gateway.device.gone import PageGone
 from services.gateway.device.locale import gettext as _
-from services.gateway.device.render import render_message
+from services.gateway.device.render import Templates
 from services.gateway.middleware import (
     Handler,
     database_unreachable,
@@ -38,32 +39,33 @@ def create_pages_app() -> web.Application:
     return app
 
 
-def gone_page(gone: PageGone) -> web.Response:
+def gone_page(templates: Templates, gone: PageGone) -> web.Response:
     """In the language its words were chosen in."""
     locale.use(gone.language)
-    return render_message(gone.title, gone.message, status=gone.status)
+    return templates.message(gone.title, gone.message, status=gone.status)
 
 
 @web.middleware
 async def pages_errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     locale.use(locale.negotiate(None, request.headers.get("Accept-Language")))
+    templates = gateway(request).templates
     try:
         return await handler(request)
     except PageGone as gone:
-        return gone_page(gone)
+        return gone_page(templates, gone)
     except UNAVAILABLE as exc:
         error = database_unreachable(request, exc)
-        return render_message(_("Briefly unavailable"), _("The service is briefly unavailable. Please try again "
-                                                          "in a few seconds."), status=503, headers=error.headers())
+        return templates.message(_("Briefly unavailable"), _("The service is briefly unavailable. Please try again "
+                                                             "in a few seconds."), status=503, headers=error.headers())
     except ChecksBusy as busy:
         password_checks_busy(request, busy)
-        return render_message(_("Busy"), _("Too many sign-ins at once. Try again in %(seconds)s seconds.")
-                              % {"seconds": busy.retry_after},
-                              status=429, headers={"Retry-After": str(busy.retry_after)})
+        return templates.message(_("Busy"), _("Too many sign-ins at once. Try again in %(seconds)s seconds.")
+                                 % {"seconds": busy.retry_after},
+                                 status=429, headers={"Retry-After": str(busy.retry_after)})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return render_message(exc.reason or "Error", exc.reason or "", status=exc.status)
+        return templates.message(exc.reason or "Error", exc.reason or "", status=exc.status)
     except Exception:
         unhandled_error(request)
-        return render_message(_("Something went wrong"), _("Please try again in a moment."), status=500)
+        return templates.message(_("Something went wrong"), _("Please try again in a moment."), status=500)

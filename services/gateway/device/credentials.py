@@ -11,7 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from services.gateway.device.locale import gettext as _
-from services.gateway.device.render import render_message
+from services.gateway.device.render import Templates
 from shared import totp
 from shared.crypto import Secrets
 from shared.domain.attempts_limit import WINDOW, sign_ins_per_address
@@ -77,7 +77,7 @@ class SourceAttempt:
             await self._limit.release(self._pool, self._address)
 
 
-def too_many_from_address() -> web.Response:
-    return render_message(_("Too many attempts"), _("Too many failed sign-in attempts came from your network. "
-                                                    "Try again in 15 minutes."), status=429,
-                          headers={"Retry-After": str(int(WINDOW.total_seconds()))})
+def too_many_from_address(templates: Templates) -> web.Response:
+    return templates.message(_("Too many attempts"), _("Too many failed sign-in attempts came from your network. "
+                                                       "Try again in 15 minutes."), status=429,
+                             headers={"Retry-After": str(int(WINDOW.total_seconds()))})

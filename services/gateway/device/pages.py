@@ -27,7 +27,7 @@ from services.gateway.device.gone import PageGone
 from services.gateway.device.links import MAX_FAILED_LOGINS, Page, load, locked
 from services.gateway.device.locale import N_
 from services.gateway.device.locale import gettext as _
-from services.gateway.device.render import render, render_message
+from services.gateway.device.render import Templates
 from shared import metrics
 from shared.crypto import new_token
 from shared.domain import lifecycle
@@ -57,13 +57,13 @@ class Users(Protocol):
     async def by_sub(self, sub: str) -> User | None: ...
 
 
-def _login_page(request: web.Request, page: Page, *, secure: bool, error: str | None = None,
+def _login_page(request: web.Request, templates: Templates, page: Page, *, secure: bool, error: str | None = None,
                 status: int = 200, username: str | None = None) -> web.Response:
     """The sign-in form; after a failed attempt it keeps the username typed. Focus goes to it
     only without a binding message: on a phone the keyboard would cover the message the user
     must compare first."""
     token = cookies.login_csrf_token(request)
-    response = render("login.html", {
+    response = templates.render("login.html", {
         "client_name": page.client_name, "binding_message": page.request.binding_message,
         "action": f"{page.base}/login", "error": error, "csrf_token": token,
         "totp": page.required_acr == MFA, "username": username[:256] if username else None,
@@ -86,9 +86,10 @@ def _authorization_details(page: Page) -> list[dict[str, Any]]:
             for detail in page.request.authorization_details or []]
 
 
-async def _consent_page(users: Users, page: Page, session: cookies.DeviceSession) -> web.Response:
+async def _consent_page(users: Users, templates: Templates, page: Page,
+                        session: cookies.DeviceSession) -> web.Response:
     user = await users.by_sub(session.sub)
-    return render("consent.html", {
+    return templates.render("consent.html", {
         "client_name": page.client_name, "binding_message": page.request.binding_message,
         "scopes": page.request.scope, "scope_labels": SCOPE_LABELS,
         "username": user.username if user else None,
@@ -103,8 +104,8 @@ async def show(request: web.Request) -> web.Response:
                       secrets=gw.rt.secrets, now=gw.rt.clock.now())
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
     if session is not None and page.signed_in(session):
-        return await _consent_page(gw.device_accounts, page, session)
-    return _login_page(request, page, secure=cookies.secure_cookies(gw.rt.settings.development))
+        return await _consent_page(gw.device_accounts, gw.templates, page, session)
+    return _login_page(request, gw.templates, page, secure=cookies.secure_cookies(gw.rt.settings.development))
 
 
 async def login(request: web.Request) -> web.Response:
@@ -114,7 +115,7 @@ async def login(request: web.Request) -> web.Response:
     form = await read_page_form(request)
     secure = cookies.secure_cookies(gw.rt.settings.development)
     if not cookies.login_csrf_ok(request, form.get("csrf_token")):
-        return _login_page(request, page, secure=secure, status=403,
+        return _login_page(request, gw.templates, page, secure=secure, status=403,
                            error=_("Your session expired. Please sign in again."))
     username = form.get("username", "")
     with bind_request(auth_request=str(page.request.id)):
@@ -126,7 +127,7 @@ async def login(request: web.Request) -> web.Response:
         if not await source.allowed(gw.rt.clock.now()):
             log.warning("device_login_locked", reason="address")
             metrics.DEVICE_LOGINS.labels("locked").inc()
-            return too_many_from_address()
+            return too_many_from_address(gw.templates)
         if not await gw.device_links.reserve_login_attempt(page.ref_hash, MAX_FAILED_LOGINS):
             log.warning("device_login_locked", reason="link")
             metrics.DEVICE_LOGINS.labels("locked").inc()
@@ -134,22 +135,22 @@ async def login(request: web.Request) -> web.Response:
         if not await DEVICE_LOGIN.allow(gw.rt.pool, username, gw.rt.clock.now()):
             log.warning("device_login_locked", reason="username")
             metrics.DEVICE_LOGINS.labels("locked").inc()
-            return _login_page(request, page, secure=secure, status=429,
+            return _login_page(request, gw.templates, page, secure=secure, status=429,
                                error=_("Too many failed sign-in attempts. Try again in 15 minutes."))
         # Only the user the request names can sign in here: any other account fails exactly
         # like a wrong password.
         user = await check_password(gw.device_accounts, gw.password_checks, username, form.get("password", ""),
                                     only=page.request.sub)
         if user is None:
-            return _login_failed(request, page, username, secure=secure)
+            return _login_failed(request, gw.templates, page, username, secure=secure)
         if page.required_acr == MFA:
             if user.totp_secret_enc is None:
                 log.info("device_login_without_authenticator")
-                return render_message(_("An authenticator app is needed"),
-                                      _("This request needs a code from an authenticator app, and "
-                                        "your account has none set up."), status=403)
+                return gw.templates.message(_("An authenticator app is needed"),
+                                            _("This request needs a code from an authenticator app, and "
+                                              "your account has none set up."), status=403)
             if not await check_totp(gw.device_accounts, gw.rt.secrets, user, form.get("totp", ""), gw.rt.clock.now()):
-                return _login_failed(request, page, username, secure=secure)
+                return _login_failed(request, gw.templates, page, username, secure=secure)
         await gw.device_links.release_login_attempt(page.ref_hash)
         await DEVICE_LOGIN.succeeded(gw.rt.pool, username)
         await source.succeeded()
@@ -162,14 +163,15 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-def _login_failed(request: web.Request, page: Page, username: str, *, secure: bool) -> web.Response:
+def _login_failed(request: web.Request, templates: Templates, page: Page, username: str, *,
+                  secure: bool) -> web.Response:
     """A wrong password, another account and a wrong code count alike and read alike (the
     attempt was counted before the check)."""
     log.info("device_login_failed")
     metrics.DEVICE_LOGINS.labels("bad_credentials").inc()
     error = (_("The username, password or code is not correct.") if page.required_acr == MFA
              else _("The username or password is not correct."))
-    return _login_page(request, page, secure=secure, status=401, error=error, username=username)
+    return _login_page(request, templates, page, secure=secure, status=401, error=error, username=username)
 
 
 async def decide(request: web.Request) -> web.Response:
@@ -179,15 +181,14 @@ async def decide(request: web.Request) -> web.Response:
     form = await read_page_form(request)
     session = cookies.read_session(request, gw.rt.secrets, page.ref_hash.hex())
     if session is None or not page.signed_in(session):
-        return _login_page(request, page, secure=cookies.secure_cookies(gw.rt.settings.development), status=401,
-                           error=_("Please sign in first."))
+        return _login_page(request, gw.templates, page, secure=cookies.secure_cookies(gw.rt.settings.development),
+                           status=401, error=_("Please sign in first."))
     if not cookies.tokens_match(session.csrf_token, form.get("csrf_token")):
-        return render_message(_("Session mismatch"),
-                              _("Please reload the page and try again."), status=403)
+        return gw.templates.message(_("Session mismatch"), _("Please reload the page and try again."), status=403)
     decision = form.get("decision")
     if decision not in ("approve", "deny"):
-        return render_message(_("Choose approve or deny"),
-                              _("The request was not answered. Go back and choose."), status=400)
+        return gw.templates.message(_("Choose approve or deny"),
+                                    _("The request was not answered. Go back and choose."), status=400)
     decided = await lifecycle.decide(
         gw.rt.pool, page.request, approved=decision == "approve", now=gw.rt.clock.now(),
         auth_time=session.auth_time, acr=session.acr, service=gw.rt.service)
@@ -196,16 +197,16 @@ async def decide(request: web.Request) -> web.Response:
                        _("This sign-in request was already answered or has expired."))
     with bind_request(auth_req_id=auth_req_id_of(gw.rt.secrets, decided)):
         log.info("auth_request_decided", decision=decided.status)
-    response = _decided_page(page, decided)
+    response = _decided_page(gw.templates, page, decided)
     cookies.end_session(response)
     return response
 
 
-def _decided_page(page: Page, decided: AuthRequest) -> web.Response:
+def _decided_page(templates: Templates, page: Page, decided: AuthRequest) -> web.Response:
     if decided.status is Status.APPROVED:
-        return render_message(_("Approved"),
-                              _("You approved the request from %(client)s. You can return to the other "
-                                "device.") % {"client": page.client_name}, status=200)
-    return render_message(_("Denied"),
-                          _("You denied the request from %(client)s. Nothing was shared.")
-                          % {"client": page.client_name}, status=200)
+        return templates.message(_("Approved"),
+                                 _("You approved the request from %(client)s. You can return to the other "
+                                   "device.") % {"client": page.client_name}, status=200)
+    return templates.message(_("Denied"),
+                             _("You denied the request from %(client)s. Nothing was shared.")
+                             % {"client": page.client_name}, status=200)

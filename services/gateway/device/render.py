@@ -7,7 +7,6 @@ used instead of the built-in one (README, "Branding the pages", lists names and 
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
 from typing import Any
 
@@ -17,26 +16,44 @@ from babel.numbers import format_currency
 
 from services.gateway.device import locale
 
-_templates_dir: str | None = None
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 
 
-def use_templates_dir(path: str | None) -> None:
-    """Look in ``path`` first for every template (CIBA_TEMPLATES_DIR)."""
-    global _templates_dir
-    _templates_dir = path
-    _environment.cache_clear()
+class Templates:
+    """The pages' Jinja environment, built once by the gateway's wiring (build_gateway): the
+    operator's directory (CIBA_TEMPLATES_DIR) first when there is one, then the built-in
+    templates. Autoescaped; _() and {% trans %} speak the page's language (device/locale.py),
+    chosen per request."""
 
+    def __init__(self, directory: str | None = None) -> None:
+        self.use_directory(directory)
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    built_in = jinja2.PackageLoader("services.gateway", "templates")
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(_templates_dir), built_in]) if _templates_dir else built_in
-    environment = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                                     extensions=["jinja2.ext.i18n"])
-    # _() and {% trans %} speak the page's language (device/locale.py), chosen per request.
-    environment.install_gettext_callables(locale.gettext, locale.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters["money"] = money
-    return environment
+    def use_directory(self, directory: str | None) -> None:
+        """Look in ``directory`` first for every template (None: the built-in ones only)."""
+        built_in = jinja2.PackageLoader("services.gateway", "templates")
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(directory), built_in]) if directory else built_in
+        environment = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                                         extensions=["jinja2.ext.i18n"])
+        environment.install_gettext_callables(  # type: ignore[attr-defined]
+            locale.gettext, locale.ngettext, newstyle=True)
+        environment.filters["money"] = money
+        self._environment = environment
+
+    def render(self, template: str, context: dict[str, Any], *, status: int = 200,
+               headers: dict[str, str] | None = None) -> web.Response:
+        html = self._environment.get_template(template).render(lang=locale.current(), **context)
+        return web.Response(text=html, status=status, content_type="text/html",
+                            headers={**PAGE_HEADERS, "Content-Language": locale.current(), **(headers or {})})
+
+    def message(self, title: str, message: str, *, status: int,
+                headers: dict[str, str] | None = None) -> web.Response:
+        return self.render("message.html", {"title": title, "message": message}, status=status, headers=headers)
 
 
 def money(amount: object, currency: object) -> str:
@@ -49,23 +66,3 @@ def money(amount: object, currency: object) -> str:
     except (ArithmeticError, ValueError, TypeError, LookupError):
         pass
     return f"{amount} {currency}"
-
-PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-}
-
-
-def render(template: str, context: dict[str, Any], *, status: int = 200,
-           headers: dict[str, str] | None = None) -> web.Response:
-    html = _environment().get_template(template).render(lang=locale.current(), **context)
-    return web.Response(text=html, status=status, content_type="text/html",
-                        headers={**PAGE_HEADERS, "Content-Language": locale.current(), **(headers or {})})
-
-
-def render_message(title: str, message: str, *, status: int,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    return render("message.html", {"title": title, "message": message}, status=status, headers=headers)
