@@ -15,6 +15,7 @@ from services.gateway.client_keys import ClientKeyStore
 from services.gateway.context import Gateway
 from services.gateway.device.render import Templates
 from services.gateway.long_poll import RequestWaiters, descriptors_short_by
+from services.gateway.mtls import CertificateSource
 from services.gateway.password_checks import PasswordChecks
 from services.gateway.rate_limit import RateLimiter
 from services.gateway.sender_constraint import SenderConstraints
@@ -59,11 +60,13 @@ async def build_gateway(rt: Runtime) -> Gateway:
                             max_waiting=rt.settings.password_check_queue)
     minter = Minter(keyring, rt.secrets, rt.settings.issuer)
     client_keys = ClientKeyStore(http)
+    certificates = CertificateSource.from_settings(rt.settings)
     client_auth = ClientAuthenticator(
         clients=clients, client_secrets=PostgresClientSecrets(rt.pool), jtis=PostgresJtis(rt.pool), keys=client_keys,
-        secrets=rt.secrets, clock=rt.clock, config=lambda: rt.config, issuer=rt.settings.issuer, settings=rt.settings)
+        secrets=rt.secrets, clock=rt.clock, config=lambda: rt.config, issuer=rt.settings.issuer,
+        certificates=certificates)
     sender_constraints = SenderConstraints(
-        issuer=rt.settings.issuer, settings=rt.settings, secrets=rt.secrets, clock=rt.clock,
+        issuer=rt.settings.issuer, certificates=certificates, secrets=rt.secrets, clock=rt.clock,
         config=lambda: rt.config, seen_proofs=PostgresSeenProofs(rt.pool))
     return Gateway(
         rt=rt, clients=clients, keyring=keyring, minter=minter, waiters=waiters, client_keys=client_keys,

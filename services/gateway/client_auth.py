@@ -39,7 +39,6 @@ from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, MTLS_AUTH_
 from shared.errors import Errors, InvalidClient, InvalidRequest
 from shared.logging import get_logger
 from shared.repositories.clients import Client
-from shared.settings import Settings
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_MAX_LIFETIME_SEC = 300
@@ -91,7 +90,7 @@ class ClientAuthenticator:
     clock: Clock
     config: Callable[[], ServerConfig]
     issuer: str
-    settings: Settings  # where a request's client certificate comes from (mtls.client_certificate)
+    certificates: mtls.CertificateSource  # where a request's client certificate comes from
 
     async def authenticate(self, request: web.Request, form: Form) -> Client:
         try:
@@ -128,7 +127,7 @@ class ClientAuthenticator:
             raise InvalidClient("client authentication failed")
         if client.token_endpoint_auth_method not in MTLS_AUTH_METHODS:
             raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
-        return await mtls.authenticate(request, client, settings=self.settings, now=self.clock.now(), keys=self.keys)
+        return await mtls.authenticate(request, client, source=self.certificates, now=self.clock.now(), keys=self.keys)
 
     async def _registered(self, client_id: str, method: str) -> Client:
         client = await self.clients.get(client_id) if client_id else None

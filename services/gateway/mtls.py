@@ -39,7 +39,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from services.gateway.client_address import from_trusted_proxy
+from services.gateway.client_address import Network, from_trusted_proxy
 from services.gateway.client_keys import ClientKeysUnavailable, KeySource
 from shared.domain import client_certificates
 from shared.domain.client_certificates import THUMBPRINT
@@ -97,16 +97,32 @@ def certificate_from_header(value: str) -> bytes | None:
     return der
 
 
-def client_certificate(request: web.Request, settings: Settings) -> ClientCertificate | None:
+@dataclass(frozen=True)
+class CertificateSource:
+    """Where a request's client certificate comes from: this listener's TLS handshake, or a
+    header set by one of the operator's proxies (CIBA_TLS_CLIENT_CERT_HEADER,
+    CIBA_TLS_CLIENT_VERIFY_HEADER, CIBA_TRUSTED_PROXIES)."""
+
+    header: str | None = None
+    verify_header: str | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CertificateSource:
+        return cls(settings.tls_client_cert_header, settings.tls_client_verify_header,
+                   tuple(settings.trusted_proxy_networks))
+
+
+def client_certificate(request: web.Request, source: CertificateSource) -> ClientCertificate | None:
     """The client certificate of this request (read once per request), or None."""
     if _REQUEST_KEY not in request:
-        request[_REQUEST_KEY] = _find(request, settings)
+        request[_REQUEST_KEY] = _find(request, source)
     return request[_REQUEST_KEY]
 
 
-def _find(request: web.Request, settings: Settings) -> ClientCertificate | None:
-    if settings.tls_client_cert_header is not None and from_trusted_proxy(request, settings.trusted_proxy_networks):
-        return _from_proxy(request, settings, settings.tls_client_cert_header)
+def _find(request: web.Request, source: CertificateSource) -> ClientCertificate | None:
+    if source.header is not None and from_trusted_proxy(request, source.trusted_proxies):
+        return _from_proxy(request, source, source.header)
     return _from_handshake(request)
 
 
@@ -127,7 +143,7 @@ def _from_handshake(request: web.Request) -> ClientCertificate | None:
     return ClientCertificate(der, certificate, chain_verified=True, via="tls")
 
 
-def _from_proxy(request: web.Request, settings: Settings, header: str) -> ClientCertificate | None:
+def _from_proxy(request: web.Request, source: CertificateSource, header: str) -> ClientCertificate | None:
     values = request.headers.getall(header, [])
     if not values:
         return None
@@ -142,19 +158,19 @@ def _from_proxy(request: web.Request, settings: Settings, header: str) -> Client
     if der is None:
         return None
     verified = True
-    if settings.tls_client_verify_header is not None:
-        verified = request.headers.get(settings.tls_client_verify_header, "").strip() == VERIFIED
+    if source.verify_header is not None:
+        verified = request.headers.get(source.verify_header, "").strip() == VERIFIED
     return ClientCertificate(der, x509.load_der_x509_certificate(der), chain_verified=verified, via="proxy")
 
 
 # Client authentication (RFC 8705 2).
 
 
-async def authenticate(request: web.Request, client: Client, *, settings: Settings, now: datetime,
+async def authenticate(request: web.Request, client: Client, *, source: CertificateSource, now: datetime,
                        keys: KeySource) -> Client:
     """``client`` (which registered tls_client_auth or self_signed_tls_client_auth) when this
     request's certificate authenticates it; InvalidClient, with the reason, otherwise."""
-    presented = client_certificate(request, settings)
+    presented = client_certificate(request, source)
     if presented is None:
         raise InvalidClient("no client certificate was presented")
     certificate = presented.certificate
@@ -212,7 +228,7 @@ async def _check_registered_key(keys: KeySource, client: Client, presented: Clie
 # Certificate-bound access tokens (RFC 8705 3).
 
 
-def binding_at_token(request: web.Request, settings: Settings, client: Client) -> Binding | None:
+def binding_at_token(request: web.Request, source: CertificateSource, client: Client) -> Binding | None:
     """At /token (both grants): the tokens are bound to the certificate of this connection
     when the client registered tls_client_certificate_bound_access_tokens or authenticated
     with its certificate. A client that registered for bound tokens and presents no
@@ -223,7 +239,7 @@ def binding_at_token(request: web.Request, settings: Settings, client: Client) -
     wants = client.metadata.get(BOUND_TOKENS) is True
     if not wants and client.token_endpoint_auth_method not in MTLS_AUTH_METHODS:
         return None
-    presented = client_certificate(request, settings)
+    presented = client_certificate(request, source)
     if presented is None:
         if wants:
             raise InvalidRequest(f"the client registered {BOUND_TOKENS}: present its certificate")
@@ -231,9 +247,9 @@ def binding_at_token(request: web.Request, settings: Settings, client: Client) -
     return Binding(cnf={THUMBPRINT: presented.thumbprint})
 
 
-def check_presenter(request: web.Request, settings: Settings, expected: str) -> None:
+def check_presenter(request: web.Request, source: CertificateSource, expected: str) -> None:
     """At a resource: the certificate of this request must be the one the token is bound to."""
-    presented = client_certificate(request, settings)
+    presented = client_certificate(request, source)
     if presented is None:
         raise InvalidToken("the access token is bound to a client certificate: present it")
     if not hmac.compare_digest(presented.thumbprint.encode(), str(expected).encode()):

@@ -23,7 +23,6 @@ from shared.domain.token_issuance import BEARER, Binding
 from shared.errors import Errors, InvalidRequest, InvalidToken
 from shared.repositories.clients import Client
 from shared.repositories.tokens import TokenRecord
-from shared.settings import Settings
 
 # DPoP's, and mTLS's at /token and at a resource (not its client authentication).
 ERRORS: Errors = (*dpop.ERRORS, InvalidRequest, InvalidToken)
@@ -35,7 +34,7 @@ class SenderConstraints:
     ``config`` is the live configuration, read once per request."""
 
     issuer: str
-    settings: Settings  # where a request's client certificate comes from (mtls.client_certificate)
+    certificates: mtls.CertificateSource  # where a request's client certificate comes from
     secrets: Secrets  # DPoP nonces
     clock: Clock
     config: Callable[[], ServerConfig]
@@ -53,7 +52,7 @@ async def binding_at_token(request: web.Request, constraints: SenderConstraints,
         return bound
     # mTLS (RFC 8705 3): the certificate of this connection, when the client registered
     # tls_client_certificate_bound_access_tokens or authenticated with it (cnf.x5t#S256).
-    bound = mtls.binding_at_token(request, constraints.settings, client)
+    bound = mtls.binding_at_token(request, constraints.certificates, client)
     if bound is not None:
         return bound
     return BEARER
@@ -71,5 +70,5 @@ async def check_presenter(request: web.Request, constraints: SenderConstraints, 
     dpop.refuse_unbound(request)
     # mTLS (RFC 8705 3): a certificate-bound token needs the same certificate on this request.
     if record.cnf and THUMBPRINT in record.cnf:
-        mtls.check_presenter(request, constraints.settings, record.cnf[THUMBPRINT])
+        mtls.check_presenter(request, constraints.certificates, record.cnf[THUMBPRINT])
     return None

@@ -17,13 +17,13 @@ from joserfc.jwk import ECKey, KeySet, OctKey
 
 from services.gateway.client_auth import GENERIC_FAILURE, JWT_BEARER, ClientAuthenticator
 from services.gateway.forms import Form
+from services.gateway.mtls import CertificateSource
 from shared.clock import FrozenClock
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets
 from shared.domain.auth_request import DeliveryMode
 from shared.errors import ProtocolError
 from shared.repositories.clients import CIBA_GRANT, Client
-from shared.settings import Settings
 
 ISSUER = "https://as.example.com"
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -89,7 +89,7 @@ def authenticator(client_secrets: FakeClientSecrets | None = None, jtis: FakeJti
                   clients: FakeClients | None = None) -> ClientAuthenticator:
     return ClientAuthenticator(clients=clients or FakeClients(), client_secrets=client_secrets or FakeClientSecrets(),
                                jtis=jtis or FakeJtis(), keys=FakeKeys(), secrets=SECRETS, clock=FrozenClock(NOW),
-                               config=ServerConfig, issuer=ISSUER, settings=Settings(env="development"))
+                               config=ServerConfig, issuer=ISSUER, certificates=CertificateSource())
 
 
 def basic(client_id: str, secret: str = SECRET) -> dict[str, str]:
