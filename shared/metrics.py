@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from shared.domain.auth_request import DeliveryMode, Status
 
 STATUSES = tuple(Status)
-DELIVERY_MODES = ("poll", "ping", "push")
+DELIVERY_MODES = tuple(DeliveryMode)
 CONSUMER_RESULTS = ("ok", "retried", "dead_lettered", "duplicate")
 DELIVERY_RESULTS = ("delivered", "retry", "failed")
 NOTIFICATION_RESULTS = ("sent", "failed")

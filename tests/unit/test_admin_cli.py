@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from services.admin.__main__ import COMMANDS, _identifiers_may_start_with_a_dash, _parser
+from services.admin.__main__ import COMMANDS
+from services.admin.arguments import build_parser, identifiers_may_start_with_a_dash
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
@@ -15,7 +16,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
 
 def test_every_command_and_argument_has_help() -> None:
-    groups = _subparsers(_parser())
+    groups = _subparsers(build_parser())
     missing = []
     for group_choice in groups._choices_actions:
         if not group_choice.help:
@@ -32,7 +33,7 @@ def test_every_command_and_argument_has_help() -> None:
 
 
 def test_every_command_is_wired() -> None:
-    groups = _subparsers(_parser())
+    groups = _subparsers(build_parser())
     declared = {(group, action) for group, parser in groups.choices.items()
                 for action in _subparsers(parser).choices}
     assert declared == set(COMMANDS)
@@ -40,7 +41,7 @@ def test_every_command_is_wired() -> None:
 
 def test_version(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
-        _parser().parse_args(["--version"])
+        build_parser().parse_args(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("ciba-admin ")
 
@@ -54,13 +55,13 @@ def test_version(capsys) -> None:
     (["request", "list", "--limit", "5"], {"limit": 5}),
 ])
 def test_identifiers_beginning_with_a_dash_are_read_as_identifiers(argv, expected) -> None:
-    parser = _parser()
-    args = parser.parse_args(_identifiers_may_start_with_a_dash(parser, argv))
+    parser = build_parser()
+    args = parser.parse_args(identifiers_may_start_with_a_dash(parser, argv))
     assert {key: getattr(args, key) for key in expected} == expected
 
 
 def test_an_unknown_option_is_still_refused(capsys) -> None:
-    parser = _parser()
+    parser = build_parser()
     with pytest.raises(SystemExit):
-        parser.parse_args(_identifiers_may_start_with_a_dash(parser, ["keys", "list", "--bogus"]))
+        parser.parse_args(identifiers_may_start_with_a_dash(parser, ["keys", "list", "--bogus"]))
     assert "--bogus" in capsys.readouterr().err
