@@ -50,8 +50,11 @@ class ProtocolError(Exception):
         return Answer(cls, status)
 
     def body(self) -> dict[str, Any]:
-        description = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description) if self.description else None
-        return ErrorBody(error=self.error, error_description=description).model_dump(exclude_none=True)
+        """ErrorBody as a dict, unvalidated: every pending poll is an error (hot path)."""
+        body: dict[str, Any] = {"error": self.error}
+        if self.description:
+            body["error_description"] = _NOT_ALLOWED_IN_DESCRIPTION.sub("?", self.description)
+        return body
 
     def headers(self) -> dict[str, str]:
         return {}

@@ -60,21 +60,21 @@ async def build_gateway(rt: Runtime) -> Gateway:
                             max_waiting=rt.settings.password_check_queue)
     minter = Minter(keyring, rt.secrets, rt.settings.issuer)
     client_keys = ClientKeyStore(http)
+    jtis = PostgresJtis(rt.pool)  # client assertions and signed requests share one space per client
     certificates = CertificateSource.from_settings(rt.settings)
     client_auth = ClientAuthenticator(
-        clients=clients, client_secrets=PostgresClientSecrets(rt.pool), jtis=PostgresJtis(rt.pool), keys=client_keys,
-        secrets=rt.secrets, clock=rt.clock, config=lambda: rt.config, issuer=rt.settings.issuer,
-        certificates=certificates)
+        clients=clients, client_secrets=PostgresClientSecrets(rt.pool), jtis=jtis, keys=client_keys,
+        secrets=rt.secrets, clock=rt.clock, issuer=rt.settings.issuer, certificates=certificates)
     sender_constraints = SenderConstraints(
         issuer=rt.settings.issuer, certificates=certificates, secrets=rt.secrets, clock=rt.clock,
-        config=lambda: rt.config, seen_proofs=PostgresSeenProofs(rt.pool))
+        seen_proofs=PostgresSeenProofs(rt.pool))
     return Gateway(
         rt=rt, clients=clients, keyring=keyring, minter=minter, waiters=waiters, client_keys=client_keys,
         rate_limiter=RateLimiter(), http=http, password_checks=checks,
         # /bc-authorize
         new_requests=PostgresNewRequests(rt.pool, rt.service),
         users=PostgresUsers(rt.pool, lambda: rt.config.backchannelLoginHintClaims),
-        user_code_attempts=PostgresAttempts(rt.pool, USER_CODE), jtis=PostgresJtis(rt.pool),
+        user_code_attempts=PostgresAttempts(rt.pool, USER_CODE), jtis=jtis,
         # registration, introspection, revocation, device registration
         registrations=PostgresRegistrations(rt.pool), tokens=PostgresTokens(rt.pool), devices=PostgresDevices(rt.pool),
         # /token and client authentication

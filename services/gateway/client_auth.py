@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -80,7 +79,7 @@ class UsedJtis(Protocol):
 @dataclass(frozen=True)
 class ClientAuthenticator:
     """Client authentication, the same at every endpoint that needs it: built once in
-    build_gateway. ``config`` is the live configuration (FAPI-CIBA's algorithms)."""
+    build_gateway. The handler's config snapshot comes with each call (FAPI-CIBA's algorithms)."""
 
     clients: RegisteredClients
     client_secrets: ClientSecrets
@@ -88,18 +87,17 @@ class ClientAuthenticator:
     keys: KeySource  # the clients' jwks or jwks_uri (ClientKeyStore)
     secrets: Secrets
     clock: Clock
-    config: Callable[[], ServerConfig]
     issuer: str
     certificates: mtls.CertificateSource  # where a request's client certificate comes from
 
-    async def authenticate(self, request: web.Request, form: Form) -> Client:
+    async def authenticate(self, request: web.Request, form: Form, config: ServerConfig) -> Client:
         try:
-            return await self._authenticate(request, form)
+            return await self._authenticate(request, form, config)
         except InvalidClient as exc:
             log.info("client_authentication_failed", reason=exc.description, client_id=_claimed_id(request, form))
             raise InvalidClient(GENERIC_FAILURE) from None
 
-    async def _authenticate(self, request: web.Request, form: Form) -> Client:
+    async def _authenticate(self, request: web.Request, form: Form, config: ServerConfig) -> Client:
         basic = _basic_credentials(request)
         posted_secret = form.get("client_secret")
         assertion = form.get("client_assertion")
@@ -115,25 +113,21 @@ class ClientAuthenticator:
         if assertion is not None:
             if form.get("client_assertion_type") != JWT_BEARER:
                 raise InvalidClient(f"client_assertion_type must be {JWT_BEARER}")
-            return await self._by_assertion(request, form.get("client_id"), assertion)
+            return await self._by_assertion(request, form.get("client_id"), assertion, config)
         if form.get("client_id"):
             return await self._by_certificate(request, form.get("client_id") or "")
         raise InvalidClient("client authentication is required")
 
     async def _by_certificate(self, request: web.Request, client_id: str) -> Client:
         """RFC 8705 2: the client_id names the client, the TLS client certificate authenticates it."""
-        client = await self.clients.get(client_id)
-        if client is None:
-            raise InvalidClient("client authentication failed")
-        if client.token_endpoint_auth_method not in MTLS_AUTH_METHODS:
-            raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
+        client = await self._registered(client_id, MTLS_AUTH_METHODS)
         return await mtls.authenticate(request, client, source=self.certificates, now=self.clock.now(), keys=self.keys)
 
-    async def _registered(self, client_id: str, method: str) -> Client:
+    async def _registered(self, client_id: str, methods: tuple[str, ...]) -> Client:
         client = await self.clients.get(client_id) if client_id else None
         if client is None:
             raise InvalidClient("client authentication failed")
-        return _check_method(client, method)
+        return _check_method(client, methods)
 
     async def _by_secret(self, method: str, client_id: str, secret: str) -> Client:
         client = await self.clients.get(client_id) if client_id else None
@@ -147,9 +141,10 @@ class ClientAuthenticator:
             await self.client_secrets.store_secret(client.client_id, self.secrets.hash(secret),
                                                    self.secrets.encrypt(secret))
             log.info("client_secret_rehashed", client_id=client.client_id)
-        return _check_method(client, method)
+        return _check_method(client, (method,))
 
-    async def _by_assertion(self, request: web.Request, client_id: str | None, assertion: str) -> Client:
+    async def _by_assertion(self, request: web.Request, client_id: str | None, assertion: str,
+                            config: ServerConfig) -> Client:
         try:
             peeked = jwt_checks.peek(assertion)
         except jwt_checks.JwtRejected as exc:
@@ -160,9 +155,9 @@ class ClientAuthenticator:
         _check_not_a_request_object(peeked)
         alg = peeked.header.get("alg")
         method = "client_secret_jwt" if isinstance(alg, str) and alg.startswith("HS") else "private_key_jwt"
-        client = await self._registered(issuer, method)
+        client = await self._registered(issuer, (method,))
         try:
-            claims = await self._verify_assertion(client, assertion)
+            claims = await self._verify_assertion(client, assertion, config)
             jwt_checks.check_audience(claims, {self.issuer, f"{self.issuer}{request.path}"})
             if claims.get("sub") != client.client_id:
                 raise jwt_checks.JwtRejected("sub must be the client_id")
@@ -175,14 +170,14 @@ class ClientAuthenticator:
             raise InvalidClient("client_assertion: this jti was already used")
         return client
 
-    async def _verify_assertion(self, client: Client, assertion: str) -> dict[str, Any]:
+    async def _verify_assertion(self, client: Client, assertion: str, config: ServerConfig) -> dict[str, Any]:
         if client.token_endpoint_auth_method == "client_secret_jwt":
             if client.client_secret_enc is None:
                 raise jwt_checks.JwtRejected("the client has no secret to verify with")
             key = OctKey.import_key(self.secrets.decrypt(client.client_secret_enc).encode())
             return jwt_checks.verify(assertion, key, allowed_algs(client, HMAC_ALGS))
         # FAPI-CIBA: PS256 or ES256 only (an RS256 assertion fails like a bad signature).
-        algorithms = fapi_ciba.algorithms(allowed_algs(client, ASYMMETRIC_ALGS), self.config(), client)
+        algorithms = fapi_ciba.algorithms(allowed_algs(client, ASYMMETRIC_ALGS), config, client)
         return await verify_signed_by_client(self.keys, client, assertion, algorithms)
 
 
@@ -221,8 +216,8 @@ def _claimed_id(request: web.Request, form: Form) -> str | None:
     return issuer[:200] if isinstance(issuer, str) else None
 
 
-def _check_method(client: Client, method: str) -> Client:
-    if client.token_endpoint_auth_method != method:
+def _check_method(client: Client, methods: tuple[str, ...]) -> Client:
+    if client.token_endpoint_auth_method not in methods:
         raise InvalidClient(f"the client is registered for {client.token_endpoint_auth_method}")
     return client
 

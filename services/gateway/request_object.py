@@ -14,10 +14,10 @@ typed as a client assertion is refused here, so neither can be replayed as the o
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.gateway import jwt_checks
-from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS
+from services.gateway.client_auth import AUTH_REQUEST_PARAMETERS, UsedJtis
 from services.gateway.client_keys import KeySource, verify_signed_by_client
 from services.gateway.forms import Form
 from shared.config.model import ServerConfig
@@ -29,11 +29,6 @@ MAX_LIFETIME_SEC = 3600
 ERRORS: Errors = (InvalidRequest,)
 # draft-ietf-oauth-rfc7523bis: the typ of a client assertion, never a request object's.
 ASSERTION_TYP = "client-authentication+jwt"
-
-
-class UsedJtis(Protocol):
-    async def use(self, client_id: str, purpose: str, jti: str, expires_at: datetime) -> bool:
-        """Record the jti; False when this client already used it, for any purpose."""
 
 
 def allowed_algorithms(config: ServerConfig, client: Client) -> list[str]:

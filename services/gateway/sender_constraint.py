@@ -8,7 +8,6 @@ so the grants and the resources see one ``Binding`` and one check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,23 +30,24 @@ ERRORS: Errors = (*dpop.ERRORS, InvalidRequest, InvalidToken)
 @dataclass(frozen=True)
 class SenderConstraints:
     """What binding a token to its sender, and checking it, reads: built once in build_gateway.
-    ``config`` is the live configuration, read once per request."""
+    The handler's config snapshot comes with each call."""
 
     issuer: str
     certificates: mtls.CertificateSource  # where a request's client certificate comes from
     secrets: Secrets  # DPoP nonces
     clock: Clock
-    config: Callable[[], ServerConfig]
     seen_proofs: SeenProofs
 
-    def proof_check(self) -> ProofCheck:
-        return ProofCheck(self.config(), self.clock.now(), self.secrets, self.seen_proofs)
+    def proof_check(self, config: ServerConfig) -> ProofCheck:
+        return ProofCheck(config, self.clock.now(), self.secrets, self.seen_proofs)
 
 
-async def binding_at_token(request: web.Request, constraints: SenderConstraints, client: Client) -> Binding:
+async def binding_at_token(request: web.Request, constraints: SenderConstraints, client: Client,
+                           config: ServerConfig) -> Binding:
     """What the tokens this /token request mints will be bound to."""
     # DPoP (RFC 9449): a DPoP header binds the tokens to the proof's key (cnf.jkt, token_type DPoP).
-    bound = await dpop.binding_at_token(request, constraints.proof_check(), client, htu=f"{constraints.issuer}/token")
+    check = constraints.proof_check(config)
+    bound = await dpop.binding_at_token(request, check, client, htu=f"{constraints.issuer}/token")
     if bound is not None:
         return bound
     # mTLS (RFC 8705 3): the certificate of this connection, when the client registered
@@ -59,12 +59,12 @@ async def binding_at_token(request: web.Request, constraints: SenderConstraints,
 
 
 async def check_presenter(request: web.Request, constraints: SenderConstraints, record: TokenRecord,
-                          access_token: str) -> None:
+                          access_token: str, config: ServerConfig) -> None:
     """Raise InvalidToken unless the caller presenting ``access_token`` holds what it is bound to."""
     # DPoP (RFC 9449 7): a DPoP-bound token needs Authorization: DPoP and a proof of its key; an
     # unbound one is refused with the DPoP scheme.
     if record.cnf and "jkt" in record.cnf:
-        await dpop.check_presenter(request, constraints.proof_check(), record.cnf["jkt"], access_token,
+        await dpop.check_presenter(request, constraints.proof_check(config), record.cnf["jkt"], access_token,
                                    htu=f"{constraints.issuer}{request.path}")
         return None
     dpop.refuse_unbound(request)

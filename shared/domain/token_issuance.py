@@ -21,6 +21,7 @@ from shared.crypto import Secrets, new_token
 from shared.db import Connection
 from shared.db.errors import UNAVAILABLE
 from shared.domain.auth_request import AuthRequest, Status
+from shared.domain.grant_types import REFRESH_TOKEN_GRANT
 from shared.jose import tokens as jose_tokens
 from shared.jose.keys import KeyRing
 from shared.logging import get_logger
@@ -31,7 +32,6 @@ from shared.repositories.tokens import TokenRecord
 
 log = get_logger("ciba.tokens")
 
-REFRESH_TOKEN_GRANT = "refresh_token"
 PUSH_AUTH_REQ_ID_CLAIM = "urn:openid:params:jwt:claim:auth_req_id"
 
 

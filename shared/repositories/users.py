@@ -62,28 +62,12 @@ async def get_by_username(conn: Connection | asyncpg.Pool, username: str) -> Use
     return User(**dict(row)) if row else None
 
 
-async def find_by_login_hint(
-    conn: Connection | asyncpg.Pool, hint: str, claims: list[str]
-) -> list[User]:
-    """Users whose username, email (case-insensitive) or phone number equals ``hint``,
-    limited to the claims the operator lets a hint match; at most two (enough to tell
-    "exactly one" from "ambiguous")."""
-    rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM users
-            WHERE {_ACTIVE} AND (('username' = ANY($2) AND username = $1)
-               OR ('email' = ANY($2) AND lower(email) = lower($1))
-               OR ('phone_number' = ANY($2) AND phone_number = $1))
-            LIMIT 2""",
-        hint,
-        claims,
-    )
-    return [User(**dict(row)) for row in rows]
-
-
 async def find_by_login_hints(
     conn: Connection | asyncpg.Pool, hints: list[str], claims: list[str]
 ) -> list[list[User]]:
-    """``find_by_login_hint`` for several hints in one statement: for each, at most two users."""
+    """For each hint, the users whose username, email (case-insensitive) or phone number equals
+    it, limited to the claims the operator lets a hint match; at most two (enough to tell
+    "exactly one" from "ambiguous"). One statement for all the hints."""
     rows = await conn.fetch(
         f"""SELECT h.i, u.* FROM unnest($1::text[]) WITH ORDINALITY AS h(hint, i)
             CROSS JOIN LATERAL (

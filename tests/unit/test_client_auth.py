@@ -89,7 +89,7 @@ def authenticator(client_secrets: FakeClientSecrets | None = None, jtis: FakeJti
                   clients: FakeClients | None = None) -> ClientAuthenticator:
     return ClientAuthenticator(clients=clients or FakeClients(), client_secrets=client_secrets or FakeClientSecrets(),
                                jtis=jtis or FakeJtis(), keys=FakeKeys(), secrets=SECRETS, clock=FrozenClock(NOW),
-                               config=ServerConfig, issuer=ISSUER, certificates=CertificateSource())
+                               issuer=ISSUER, certificates=CertificateSource())
 
 
 def basic(client_id: str, secret: str = SECRET) -> dict[str, str]:
@@ -115,7 +115,7 @@ async def authenticate(headers: dict[str, str], form: dict[str, str], auth: Clie
     """The authenticated client's id, or the error code and description the caller gets."""
     request = make_mocked_request("POST", "/token", headers=headers)
     try:
-        client = await (auth or authenticator()).authenticate(request, Form(form))
+        client = await (auth or authenticator()).authenticate(request, Form(form), ServerConfig())
     except ProtocolError as error:
         return f"{error.error}: {error.description}"
     return client.client_id

@@ -198,7 +198,7 @@ async def handle(request: web.Request) -> web.Response:
     config = gw.rt.config
     check_feature_enabled(config)
     form = await read_form(request)
-    client = await gw.client_auth.authenticate(request, form)
+    client = await gw.client_auth.authenticate(request, form, config)
     check_rate_limit(gw.rate_limiter, client, config)
     mode = check_client_may_use_ciba(client, config)
     fapi_ciba.check_client(config, client)

@@ -99,7 +99,7 @@ async def handle(request: web.Request) -> web.Response:
     config = gw.rt.config
     check_feature_enabled(config)
     form = await read_form(request)
-    client = await gw.client_auth.authenticate(request, form)
+    client = await gw.client_auth.authenticate(request, form, config)
     check_client_may_register_devices(client, config)
     id_token = form.require("id_token_hint")
     token = _push_token(form.get("device_registration_token"))

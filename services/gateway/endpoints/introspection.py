@@ -113,9 +113,10 @@ async def describe(records: TokenRecords, keyring: KeyRing, secrets: Secrets, co
 
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
+    config = gw.rt.config
     form = await read_form(request)
-    client = await gw.client_auth.authenticate(request, form)
+    client = await gw.client_auth.authenticate(request, form, config)
     token = form.require("token")
-    described = await describe(gw.tokens, gw.keyring, gw.rt.secrets, gw.rt.config, client, token, issuer=gw.issuer,
+    described = await describe(gw.tokens, gw.keyring, gw.rt.secrets, config, client, token, issuer=gw.issuer,
                                refresh_first=form.get("token_type_hint") == "refresh_token", now=gw.rt.clock.now())
     return web.json_response(described, headers=NO_STORE)

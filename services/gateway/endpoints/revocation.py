@@ -88,7 +88,7 @@ async def revoke(tokens: RevocableTokens, keyring: KeyRing, secrets: Secrets, cl
 async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     form = await read_form(request)
-    client = await gw.client_auth.authenticate(request, form)
+    client = await gw.client_auth.authenticate(request, form, gw.rt.config)
     token = form.require("token")
     kind = await revoke(gw.tokens, gw.keyring, gw.rt.secrets, client, token, issuer=gw.issuer,
                         refresh_first=form.get("token_type_hint") == "refresh_token", now=gw.rt.clock.now())

@@ -18,10 +18,10 @@ from services.gateway.long_poll import Applied, requested_wait
 from services.gateway.middleware import NO_STORE, error_response
 from services.gateway.sender_constraint import binding_at_token
 from shared.domain import fapi_ciba
+from shared.domain.grant_types import SUPPORTED_GRANT_TYPES
 from shared.errors import Errors, ProtocolError, UnauthorizedClient, UnsupportedGrantType
 
 PATH = "/token"
-GRANT_TYPES = (ciba.GRANT_TYPE, refresh_token.GRANT_TYPE)
 # What it answers besides the middleware's, as /openapi.json documents it: the grants', client
 # authentication's, and the DPoP proof's that binds the tokens (sender_constraint.binding_at_token).
 ERRORS: Errors = (*client_auth.ERRORS, *ciba.ERRORS, *refresh_token.ERRORS, *dpop.ERRORS, UnsupportedGrantType,
@@ -32,14 +32,14 @@ async def handle(request: web.Request) -> web.Response:
     gw = gateway(request)
     form = await read_form(request)
     grant_type = form.require("grant_type")
-    if grant_type not in GRANT_TYPES:
+    if grant_type not in SUPPORTED_GRANT_TYPES:
         raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
-    client = await gw.client_auth.authenticate(request, form)
+    config = gw.rt.config
+    client = await gw.client_auth.authenticate(request, form, config)
     if grant_type not in client.grant_types:
         raise UnauthorizedClient(f"the client is not registered for the {grant_type} grant")
-    config = gw.rt.config
     fapi_ciba.check_client(config, client)
-    binding = await binding_at_token(request, gw.sender_constraints, client)
+    binding = await binding_at_token(request, gw.sender_constraints, client, config)
     fapi_ciba.check_sender_constrained(config, client, binding.cnf)
     if grant_type == refresh_token.GRANT_TYPE:
         body = await refresh_token.exchange(client, form, pool=gw.rt.pool, secrets=gw.rt.secrets, minter=gw.minter,

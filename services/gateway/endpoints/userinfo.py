@@ -34,7 +34,7 @@ async def handle(request: web.Request) -> web.Response:
     record = await tokens.get(gw.rt.pool, jti)
     if record is None or record.revoked_at is not None:
         raise InvalidToken("the access token has been revoked")
-    await check_presenter(request, gw.sender_constraints, record, access_token)
+    await check_presenter(request, gw.sender_constraints, record, access_token, gw.rt.config)
     user = await users.get(gw.rt.pool, record.sub)
     if user is None:
         raise InvalidToken("the user no longer exists")

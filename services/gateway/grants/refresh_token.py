@@ -15,13 +15,14 @@ import asyncpg
 from services.gateway.forms import Form
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets
+from shared.domain.grant_types import REFRESH_TOKEN_GRANT
 from shared.domain.token_issuance import BEARER, Binding, Grant, Minter
 from shared.errors import Errors, InvalidGrant, InvalidRequest, InvalidScope
 from shared.logging import get_logger
 from shared.repositories import tokens, users
 from shared.repositories.clients import Client
 
-GRANT_TYPE = "refresh_token"
+GRANT_TYPE = REFRESH_TOKEN_GRANT
 ERRORS: Errors = (InvalidRequest, InvalidGrant, InvalidScope)  # InvalidRequest: the form's
 log = get_logger("ciba.gateway")
 

@@ -17,7 +17,6 @@ COLUMNS = (
     " push_payload_enc, delivery_state, reannounced, traceparent, ui_locales, authorization_details"
 )
 INSERT_COLUMNS = COLUMNS.rsplit(", push_payload_enc", 1)[0]
-R_COLUMNS = ", ".join(f"r.{c.strip()}" for c in COLUMNS.split(","))
 
 
 def to_request(values: Mapping[str, Any] | asyncpg.Record) -> AuthRequest:
@@ -37,6 +36,7 @@ def columns(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))
 
 
+R_COLUMNS = columns("r")
 _STORED_FIELDS = tuple(name for name in AuthRequest.__dataclass_fields__ if name != "notified_at")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.gateway.endpoints.openapi.responses import ref
 from services.gateway.endpoints.openapi.schemas import CLIENT_ASSERTION_TYPE
-from shared.domain.grant_types import CIBA_GRANT
+from shared.domain.grant_types import CIBA_GRANT, SUPPORTED_GRANT_TYPES
 
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
 # RFC 9396 2: what the user approved besides the scopes, as the client asked for it.
@@ -128,7 +128,7 @@ def bodies() -> dict[str, Any]:
                            "narrower scope (RFC 6749 6).",
             "required": ["grant_type"],
             "properties": {
-                "grant_type": {"type": "string", "enum": [CIBA_GRANT, "refresh_token"]},
+                "grant_type": {"type": "string", "enum": list(SUPPORTED_GRANT_TYPES)},
                 "auth_req_id": {"type": "string"},
                 "refresh_token": {"type": "string"},
                 "scope": {"type": "string"},

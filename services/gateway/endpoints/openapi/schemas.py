@@ -16,7 +16,7 @@ from services.gateway.client_auth import JWT_BEARER
 from shared.domain.claims import SCOPES_SUPPORTED
 from shared.domain.client_certificates import IDENTITY_FIELDS
 from shared.domain.client_metadata import ASYMMETRIC_ALGS, HMAC_ALGS, SUPPORTED_AUTH_METHODS, ClientMetadata
-from shared.domain.grant_types import CIBA_GRANT, SUPPORTED_GRANT_TYPES
+from shared.domain.grant_types import SUPPORTED_GRANT_TYPES
 from shared.errors import ErrorBody
 from shared.jose.keys import SUPPORTED_SIGNING_ALGS
 
@@ -109,7 +109,7 @@ def client_metadata() -> dict[str, Any]:
     metadata["description"] = ("Client metadata (RFC 7591 2) with the CIBA metadata of CIBA Core 4. Unknown members "
                                "are ignored. A CIBA-only client registers without redirect_uris and with "
                                "response_types [].")
-    metadata["example"] = {"client_name": "Kiosk", "grant_types": [CIBA_GRANT, "refresh_token"],
+    metadata["example"] = {"client_name": "Kiosk", "grant_types": list(SUPPORTED_GRANT_TYPES),
                            "backchannel_token_delivery_mode": "poll"}
     return schemas
 
