@@ -26,3 +26,11 @@ class FrozenClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC with a ``Z`` (``2030-01-02T03:04:05Z``), as what we send and print
+    writes a time; a naive one is read as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

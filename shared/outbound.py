@@ -12,8 +12,7 @@ as private. aiohttp does not resolve IP literals, so the session's middleware ch
 before any connection: every request through ``create_session`` is guarded, whoever makes it.
 
 The notification plugins, which reach providers the operator chose (APNs, FCM, SMTP), share
-with it how a server's certificate is verified (``tls_context``, ``certificate_refused``) and
-how a time is written in what is sent (``rfc3339``).
+with it how a server's certificate is verified (``tls_context``, ``certificate_refused``).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -170,13 +168,6 @@ def certificate_refused(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-def rfc3339(moment: datetime) -> str:
-    """``moment`` in UTC with a ``Z`` (``2030-01-02T03:04:05Z``); a naive one is read as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def create_session(*, ca_bundle: str | None, policy: Callable[[], AddressPolicy],

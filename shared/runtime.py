@@ -59,6 +59,11 @@ class Runtime:
     def config(self) -> ServerConfig:
         return self.live_config.current
 
+    def current_config(self) -> ServerConfig:
+        """The live configuration as it is now: the source to hand a loop or a consumer that
+        must see changes (it reads it once per round or message)."""
+        return self.live_config.current
+
     def start_side_task(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run ``coro`` beside the service's work, supervised: if it ends before the process
         is stopping (an exception, a return, a cancellation), readiness fails at once and the

@@ -18,6 +18,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from services.admin import arguments, commands
+from shared.clock import rfc3339
 from shared.db import migrate
 from shared.logging import configure_logging
 from shared.settings import Settings, describe_invalid
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _json_default(value: object) -> str:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return rfc3339(value)
     return str(value)
 
 

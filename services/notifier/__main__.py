@@ -11,7 +11,6 @@ from services.notifier.plugins.registry import BUILT_IN, NotifierRegistry
 from services.notifier.stores import PostgresNotifications
 from shared import metrics, tracing
 from shared.bus.service import consume_until_stopped
-from shared.config.model import ServerConfig
 from shared.logging import get_logger
 from shared.runtime import Runtime, run_service
 
@@ -24,18 +23,15 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         timeout=aiohttp.ClientTimeout(total=30), headers={"User-Agent": "ciba-notifier"},
         middlewares=tracing.client_middlewares(),
     ) as http:
-        def config() -> ServerConfig:  # the live configuration, read once per message
-            return rt.config
-
         handler = NotifyUser(PostgresNotifications(rt.pool, consumer=NotifyUser.consumer), NotifierRegistry(), http,
-                             secrets=rt.secrets, clock=rt.clock, config=config, issuer=rt.settings.issuer,
+                             secrets=rt.secrets, clock=rt.clock, config=rt.current_config, issuer=rt.settings.issuer,
                              service=rt.service)
         names = notifier_names(rt.config.cibaEndUserNotificationConfig)
         metrics.plugins_known([*BUILT_IN, *names])
         if not rt.settings.development and "log" in names:
             log.warning("log_notifier_in_production",
                         advice="the log plugin writes sign-in links to the log; configure a real notifier")
-        await consume_until_stopped(rt, stop, handler, lambda: config().cibaNotificationMaxAttempts)
+        await consume_until_stopped(rt, stop, handler, lambda: rt.config.cibaNotificationMaxAttempts)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from services.request_processor import backlog_metrics, expiry_sweep, housekeepi
 from services.request_processor.outbox_relay import OutboxRelay
 from shared.bus.service import connect_bus
 from shared.bus.topology import declare_consumer_topology
-from shared.config.model import ServerConfig
 from shared.logging import get_logger
 from shared.runtime import Runtime, run_service, start_watchers
 
@@ -28,9 +27,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
         relay.attach(rt.listener)
         await start_watchers(rt)
 
-        def config() -> ServerConfig:  # the live configuration: the loops see a change at their next round
-            return rt.config
-
+        config = rt.current_config  # the loops see a change at their next round
         # Supervised: a loop that dies fails readiness and then the process (exit 1).
         loops = [
             rt.start_side_task(relay.run(stop), "outbox-relay"),

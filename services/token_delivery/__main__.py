@@ -8,7 +8,6 @@ from functools import partial
 from services.token_delivery.deliver import DeliverToClient
 from services.token_delivery.stores import PostgresCallbacks, PostgresPushTokens
 from shared.bus.service import consume_until_stopped
-from shared.config.model import ServerConfig
 from shared.domain.token_issuance import Minter
 from shared.jose.keys import ensure_signing_keys, load_keyring
 from shared.outbound import address_policy, create_session, post_json
@@ -24,9 +23,7 @@ async def body(rt: Runtime, stop: asyncio.Event) -> None:
     keyring.attach(rt.listener)
     rt.start_side_task(keyring.watch(rt.pool), "key-watcher")
 
-    def config() -> ServerConfig:  # the live configuration, read once per message
-        return rt.config
-
+    config = rt.current_config  # read once per message
     development = rt.settings.development
     http = create_session(ca_bundle=rt.settings.outbound_ca_bundle,
                           policy=lambda: address_policy(config(), development=development),

@@ -93,6 +93,14 @@ async def set_user_code(conn: Connection, username: str, code_hash: str) -> bool
     return result.endswith(" 1")
 
 
+async def set_own_user_code(conn: Connection | asyncpg.Pool, sub: str, code_hash: str) -> bool:
+    """The account page's change: False when the user no longer exists or was disabled."""
+    result = await conn.execute(
+        f"UPDATE users SET user_code_hash = $2 WHERE sub = $1 AND {_ACTIVE}", sub, code_hash
+    )
+    return result.endswith(" 1")
+
+
 _CLAIM_PREDICATES = {
     "username": "username = $1",
     "email": "lower(email) = lower($1)",

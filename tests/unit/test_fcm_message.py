@@ -21,7 +21,7 @@ from services.notifier.plugins.fcm import (
     summarise,
 )
 from services.notifier.plugins.push import DeviceOutcome
-from shared.outbound import rfc3339
+from shared.clock import rfc3339
 from tests.support.fake_fcm import generate_service_account, scripted
 
 TOKEN_URI = "https://oauth2.example.com/token"

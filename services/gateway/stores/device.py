@@ -42,8 +42,4 @@ class PostgresAccounts:
 
     async def set_user_code(self, sub: str, code_hash: str) -> bool:
         """False when the account no longer exists (or was disabled)."""
-        user = await users.get(self._pool, sub)
-        if user is None:
-            return False
-        async with self._pool.acquire() as conn:
-            return await users.set_user_code(conn, user.username, code_hash)
+        return await users.set_own_user_code(self._pool, sub, code_hash)

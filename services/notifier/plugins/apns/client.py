@@ -16,7 +16,8 @@ from joserfc.jwk import ECKey
 from services.notifier.plugins.apns.errors import ApnsConfigError, ApnsError
 from services.notifier.plugins.apns.settings import ApnsSettings
 from services.notifier.plugins.base import NotificationContext
-from shared.outbound import rfc3339, tls_context
+from shared.clock import rfc3339
+from shared.outbound import tls_context
 
 TITLE = "Sign-in request"
 KEEPALIVE_SEC = 300.0

@@ -13,7 +13,8 @@ from joserfc.jwk import RSAKey
 from services.notifier.plugins.base import NotificationContext
 from services.notifier.plugins.fcm.errors import FcmConfigError, FcmError, TokenError
 from services.notifier.plugins.fcm.settings import FcmSettings
-from shared.outbound import RETRYABLE_STATUS, ResponseTooLarge, read_body, rfc3339
+from shared.clock import rfc3339
+from shared.outbound import RETRYABLE_STATUS, ResponseTooLarge, read_body
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
