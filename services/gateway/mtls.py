@@ -259,7 +259,8 @@ def check_presenter(request: web.Request, source: CertificateSource, expected: s
 # Discovery (RFC 8705 3.3 and 5).
 
 ALIASED = (("token_endpoint", "/token"), ("revocation_endpoint", "/revoke"),
-           ("introspection_endpoint", "/introspect"), ("userinfo_endpoint", "/userinfo"))
+           ("introspection_endpoint", "/introspect"), ("userinfo_endpoint", "/userinfo"),
+           ("backchannel_authentication_endpoint", "/bc-authorize"))  # absent while CIBA is off
 
 
 def discovery_metadata(settings: Settings, doc: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +268,4 @@ def discovery_metadata(settings: Settings, doc: dict[str, Any]) -> dict[str, Any
     reaches with its certificate (CIBA_MTLS_ENDPOINT_BASE, else the issuer's own)."""
     base = settings.mtls_endpoint_base
     aliases = {name: f"{base}{path}" if base else doc[name] for name, path in ALIASED if name in doc}
-    if "backchannel_authentication_endpoint" in doc:
-        aliases["backchannel_authentication_endpoint"] = (
-            f"{base}/bc-authorize" if base else doc["backchannel_authentication_endpoint"])
     return {"tls_client_certificate_bound_access_tokens": True, "mtls_endpoint_aliases": aliases}

@@ -35,11 +35,11 @@ from shared.bus.topology import CONSUMERS
 from shared.clock import Clock
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets, new_token
+from shared.db import Connection
 from shared.db.batching import Batcher
-from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest
 from shared.events import AnyEvent, AuthRequestCreated
 from shared.logging import get_logger
-from shared.repositories import attempts
 
 log = get_logger("ciba.notification")
 
@@ -65,6 +65,12 @@ class Notifications(Protocol):
 
     async def record_attempt(self, request_id: UUID, *, attempt: int, notifier: str, outcome: str, detail: str,
                              at: datetime) -> None: ...
+
+    async def gave_up(self, conn: Connection, request_id: UUID, *, attempt: int, notifier: str, reason: str,
+                      at: datetime, service: str) -> AuthRequest | None:
+        """In the consumer's transaction: the last attempt recorded and the request failed;
+        None when it had already left pending."""
+        ...
 
 
 class Plugins(Protocol):
@@ -218,12 +224,9 @@ class NotifyUser:
 
     async def on_exhausted(self, event: AnyEvent, delivery: Delivery, reason: str) -> None:
         now = self.clock.now()
+        names = ",".join(notifier_names(self.config().cibaEndUserNotificationConfig))
         async with delivery.transaction() as conn:
-            names = ",".join(notifier_names(self.config().cibaEndUserNotificationConfig))
-            await attempts.add_notification(conn, event.request_id, attempt=delivery.attempt,
-                                            notifier=names, outcome="gave_up",
-                                            detail=reason[:500], at=now)
-            failed = await lifecycle.fail(conn, event.request_id, now=now, service=self.service,
-                                          reason=f"end-user notification failed: {reason}"[:500])
+            failed = await self.store.gave_up(conn, event.request_id, attempt=delivery.attempt, notifier=names,
+                                              reason=reason, at=now, service=self.service)
         if failed is not None:
             log.error("auth_request_failed", reason="end-user notification failed")

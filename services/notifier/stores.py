@@ -10,6 +10,9 @@ from uuid import UUID
 import asyncpg
 
 from services.notifier import queries
+from shared.db import Connection
+from shared.domain import lifecycle
+from shared.domain.auth_request import AuthRequest
 from shared.repositories import attempts, auth_requests, devices
 
 
@@ -39,3 +42,10 @@ class PostgresNotifications:
                              at: datetime) -> None:
         await attempts.add_notification(self._pool, request_id, attempt=attempt, notifier=notifier,
                                         outcome=outcome, detail=detail, at=at)
+
+    async def gave_up(self, conn: Connection, request_id: UUID, *, attempt: int, notifier: str, reason: str,
+                      at: datetime, service: str) -> AuthRequest | None:
+        await attempts.add_notification(conn, request_id, attempt=attempt, notifier=notifier, outcome="gave_up",
+                                        detail=reason[:500], at=at)
+        return await lifecycle.fail(conn, request_id, now=at, service=service,
+                                    reason=f"end-user notification failed: {reason}"[:500])

@@ -23,11 +23,11 @@ from shared.bus.topology import CONSUMERS, backoff_delay
 from shared.clock import Clock
 from shared.config.model import ServerConfig
 from shared.crypto import Secrets
+from shared.db import Connection
 from shared.domain.auth_request import AuthRequest, DeliveryMode
 from shared.events import AnyEvent, AuthRequestDecided, AuthRequestExpired
 from shared.logging import get_logger
 from shared.outbound import CallResult
-from shared.repositories import attempts, auth_requests
 from shared.repositories.clients import Client
 from shared.urls import check_callback_url
 
@@ -50,6 +50,11 @@ class Callbacks(Protocol):
 
     async def record_attempt(self, request_id: UUID, *, attempt: int, mode: str, outcome: str,
                              status_code: int | None, detail: str, at: datetime) -> None: ...
+
+    async def dead_lettered(self, conn: Connection, request_id: UUID, *, attempt: int, mode: str, reason: str,
+                            at: datetime) -> None:
+        """In the consumer's transaction: the last attempt recorded and the delivery failed."""
+        ...
 
 
 class CallbackPoster(Protocol):
@@ -154,8 +159,6 @@ class DeliverToClient:
         if event.delivery_mode == DeliveryMode.POLL:
             return
         async with delivery.transaction() as conn:
-            await attempts.add_delivery(conn, event.request_id, attempt=delivery.attempt,
-                                        mode=event.delivery_mode, outcome="dead_lettered", status_code=None,
-                                        detail=reason[:500], at=self.clock.now())
-            await auth_requests.finish_delivery(conn, event.request_id, "failed")
+            await self.callbacks.dead_lettered(conn, event.request_id, attempt=delivery.attempt,
+                                               mode=event.delivery_mode, reason=reason, at=self.clock.now())
         log.error("client_notification_dead_lettered", reason=reason)

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.token_delivery import queries
 from shared.config.model import ServerConfig
+from shared.db import Connection
 from shared.domain.auth_request import AuthRequest
 from shared.domain.token_issuance import Minter, TokenSet, issue_for_request
 from shared.repositories import attempts, auth_requests
@@ -38,6 +39,12 @@ class PostgresCallbacks:
                              status_code: int | None, detail: str, at: datetime) -> None:
         await attempts.add_delivery(self._pool, request_id, attempt=attempt, mode=mode, outcome=outcome,
                                     status_code=status_code, detail=detail, at=at)
+
+    async def dead_lettered(self, conn: Connection, request_id: UUID, *, attempt: int, mode: str, reason: str,
+                            at: datetime) -> None:
+        await attempts.add_delivery(conn, request_id, attempt=attempt, mode=mode, outcome="dead_lettered",
+                                    status_code=None, detail=reason[:500], at=at)
+        await auth_requests.finish_delivery(conn, request_id, "failed")
 
 
 class PostgresPushTokens:
